@@ -1,1 +1,10 @@
+//! Reference AIOps service: webhook ingestion, a cache, an LLM-backed triage agent over a mocked
+//! OpenAI-compatible provider, and an axum HTTP API. Everything in `aiops-bench` measures it.
 
+pub mod agent;
+pub mod api;
+pub mod cache;
+pub mod llm;
+pub mod webhook;
+
+pub use api::{app, AppState};

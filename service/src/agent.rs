@@ -1,0 +1,1 @@
+//! Incident-triage agent: event → prompt → LLM → structured answer, cached by event fingerprint.

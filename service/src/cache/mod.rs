@@ -1,0 +1,35 @@
+//! One async [`Cache`] trait with an in-process backend (moka) and a Redis backend.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Cache failures. Typed so callers can group them (benchmarks count errors by message).
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache backend unreachable: {0}")]
+    Unreachable(String),
+    #[error("cache operation timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("cache value is not valid JSON: {0}")]
+    Serialization(String),
+    #[error("cache backend error: {0}")]
+    Backend(String),
+}
+
+/// Get/set with TTL/delete of JSON values.
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// Short backend name reported by `/health`: `memory` or `redis`.
+    fn backend(&self) -> &'static str;
+    async fn get(&self, key: &str) -> Result<Option<Value>, CacheError>;
+    /// Store `value`; `ttl = None` means no expiry.
+    async fn set(&self, key: &str, value: &Value, ttl: Option<Duration>) -> Result<(), CacheError>;
+    /// Store only if the key is absent (atomic). Returns `true` when it was stored. Used for dedupe.
+    async fn set_if_absent(&self, key: &str, value: &Value, ttl: Option<Duration>) -> Result<bool, CacheError>;
+    /// Returns `true` when a key was removed.
+    async fn delete(&self, key: &str) -> Result<bool, CacheError>;
+    /// Round trip to the backend (no-op for in-process).
+    async fn ping(&self) -> Result<(), CacheError>;
+}
