@@ -27,7 +27,12 @@ pub trait Cache: Send + Sync {
     /// Store `value`; `ttl = None` means no expiry.
     async fn set(&self, key: &str, value: &Value, ttl: Option<Duration>) -> Result<(), CacheError>;
     /// Store only if the key is absent (atomic). Returns `true` when it was stored. Used for dedupe.
-    async fn set_if_absent(&self, key: &str, value: &Value, ttl: Option<Duration>) -> Result<bool, CacheError>;
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Option<Duration>,
+    ) -> Result<bool, CacheError>;
     /// Returns `true` when a key was removed.
     async fn delete(&self, key: &str) -> Result<bool, CacheError>;
     /// Round trip to the backend (no-op for in-process).
