@@ -38,3 +38,45 @@ pub trait Cache: Send + Sync {
     /// Round trip to the backend (no-op for in-process).
     async fn ping(&self) -> Result<(), CacheError>;
 }
+
+pub mod memory;
+pub mod redis;
+
+use std::sync::Arc;
+
+/// Default entry bound of the memory cache chosen by [`select`].
+pub const DEFAULT_MEMORY_CAPACITY: u64 = 100_000;
+
+/// The backend picked by [`select`].
+pub struct Selected {
+    /// The cache to use.
+    pub cache: Arc<dyn Cache>,
+    /// Set when Redis was requested but unusable and memory was chosen instead; the caller prints
+    /// it on stderr.
+    pub warning: Option<String>,
+}
+
+/// Redis when `redis_url` is given and reachable, otherwise an in-process memory cache (with a
+/// warning text when a URL was given but failed).
+pub async fn select(redis_url: Option<&str>) -> Selected {
+    let memory = || Arc::new(memory::MemoryCache::new(DEFAULT_MEMORY_CAPACITY)) as Arc<dyn Cache>;
+    match redis_url {
+        None => Selected {
+            cache: memory(),
+            warning: None,
+        },
+        Some(url) => match redis::RedisCache::connect(url).await {
+            Ok(cache) => Selected {
+                cache: Arc::new(cache),
+                warning: None,
+            },
+            Err(e) => Selected {
+                cache: memory(),
+                warning: Some(format!(
+                    "warning: {e}; falling back to the in-process memory cache \
+                     (start redis or fix --redis-url / REDIS_URL)"
+                )),
+            },
+        },
+    }
+}
