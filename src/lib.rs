@@ -1,1 +1,7 @@
+//! `aiops_bench`: one result format for criterion and Goose output, baselines and a regression
+//! gate that does not cry wolf.
+
+pub mod import;
+pub mod metadata;
+pub mod result;
 pub mod sidecar;

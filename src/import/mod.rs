@@ -1,0 +1,53 @@
+//! Importers: one trait, one file per source. Each turns a tool's output into
+//! [`Benchmark`](crate::result::Benchmark) entries of the one result format.
+
+use std::path::PathBuf;
+
+use crate::result::Benchmark;
+
+pub mod callgrind;
+pub mod criterion;
+pub mod goose;
+
+/// Why an import failed. Every variant names the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A file or folder could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not valid JSON or does not have the expected shape.
+    #[error("{}:{line}:{column}: malformed json: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A file parses but its content makes no sense (for example a negative time).
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl ImportError {
+    /// Build [`ImportError::Json`] from a serde_json error.
+    pub fn json(path: impl Into<PathBuf>, e: &serde_json::Error) -> Self {
+        ImportError::Json {
+            path: path.into(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A source of benchmark entries.
+pub trait Importer {
+    /// Short source name, as written to [`Benchmark::source`] (for example `criterion`).
+    fn source(&self) -> &'static str;
+    /// Read the source and return its benchmark entries.
+    fn import(&self) -> Result<Vec<Benchmark>, ImportError>;
+}
