@@ -1,10 +1,38 @@
 //! Webhook ingestion: signature verification and parsers for GitHub, GitLab, Prometheus
 //! Alertmanager, PagerDuty v3 and Datadog, each into one normalized [`Event`].
+//!
+//! The request path is `verify` (signature or token, constant-time) then `parse` (borrowed,
+//! minimal serde structs: only the fields the normalized event needs are deserialized; every other
+//! field of the payload is skipped without allocating). `delivery_id` gives the sender's delivery
+//! id for deduplication.
+//!
+//! ```
+//! use aiops_service::webhook::{self, fixtures, signature, Secrets, Source};
+//!
+//! let mut secrets = Secrets::default();
+//! secrets.set(Source::Github, "s3cret");
+//! let body = fixtures::GITHUB_PULL_REQUEST;
+//! let mut headers = fixtures::headers_for(Source::Github, "pull_request");
+//! signature::sign_headers(Source::Github, "s3cret", body, &mut headers);
+//! webhook::verify(Source::Github, &secrets, &headers, body).unwrap();
+//! let events = webhook::parse(Source::Github, &headers, body).unwrap();
+//! assert_eq!(events[0].kind, "pull_request.opened");
+//! ```
+
+pub mod alertmanager;
+pub mod datadog;
+pub mod fixtures;
+pub mod github;
+pub mod gitlab;
+pub mod pagerduty;
+pub mod signature;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use axum::http::{HeaderMap, HeaderName};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Where a webhook came from. The path segment of `POST /api/v1/webhooks/{source}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -67,7 +95,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub source: Source,
-    /// Source-specific event kind, e.g. `pull_request.opened`, `pipeline`, `alert.firing`.
+    /// Source-specific event kind, e.g. `pull_request.opened`, `pipeline.failed`, `alert.firing`.
     pub kind: String,
     /// Stable id of the thing the event is about (PR number + repo, alert fingerprint, incident id...).
     pub id: String,
@@ -91,4 +119,358 @@ pub enum WebhookError {
     Malformed(String),
     #[error("unsupported event: {0}")]
     Unsupported(String),
+}
+
+impl Event {
+    /// Stable fingerprint of what the event says, used as the triage agent's cache key:
+    /// `"<source>:<hex sha256>"` over source, kind, id, severity and title. The timestamp, URL and
+    /// labels are left out on purpose, so a re-delivery or a repeated notification of the same
+    /// thing in the same state (same alert still firing, same check run failing) hits the cache.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.source.as_str(),
+            self.kind.as_str(),
+            self.id.as_str(),
+            severity_str(self.severity),
+            self.title.as_str(),
+        ] {
+            // Length-prefixed so that ("ab", "c") and ("a", "bc") differ.
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        format!("{}:{}", self.source, hex::encode(h.finalize()))
+    }
+}
+
+fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+        Severity::Critical => "critical",
+    }
+}
+
+/// Per-source shared secrets. A source whose secret is `None` is not authenticated: `verify`
+/// accepts any request for it. `Debug` never prints the secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    /// HMAC key of `X-Hub-Signature-256`.
+    pub github: Option<String>,
+    /// Shared token compared with `X-Gitlab-Token`.
+    pub gitlab: Option<String>,
+    /// HMAC key of `X-PagerDuty-Signature` (`v1=<hex>`).
+    pub pagerduty: Option<String>,
+    /// Bearer token expected in `Authorization: Bearer <token>`.
+    pub alertmanager: Option<String>,
+    /// Bearer token expected in `Authorization: Bearer <token>`.
+    pub datadog: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &Option<String>| if s.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Secrets")
+            .field("github", &shown(&self.github))
+            .field("gitlab", &shown(&self.gitlab))
+            .field("pagerduty", &shown(&self.pagerduty))
+            .field("alertmanager", &shown(&self.alertmanager))
+            .field("datadog", &shown(&self.datadog))
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Environment variable holding the secret of `source`, e.g. `AIOPS_WEBHOOK_SECRET_GITHUB`.
+    pub fn env_var(source: Source) -> &'static str {
+        match source {
+            Source::Github => "AIOPS_WEBHOOK_SECRET_GITHUB",
+            Source::Gitlab => "AIOPS_WEBHOOK_SECRET_GITLAB",
+            Source::Pagerduty => "AIOPS_WEBHOOK_SECRET_PAGERDUTY",
+            Source::Alertmanager => "AIOPS_WEBHOOK_SECRET_ALERTMANAGER",
+            Source::Datadog => "AIOPS_WEBHOOK_SECRET_DATADOG",
+        }
+    }
+
+    /// Read `AIOPS_WEBHOOK_SECRET_{GITHUB,GITLAB,PAGERDUTY,ALERTMANAGER,DATADOG}`. Unset, empty or
+    /// non-UTF-8 variables leave that source unauthenticated.
+    pub fn from_env() -> Secrets {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Secrets::from_env`] with any variable lookup (tests, config files).
+    pub fn from_lookup(mut lookup: impl FnMut(&str) -> Option<String>) -> Secrets {
+        let mut secrets = Secrets::default();
+        for source in Source::ALL {
+            if let Some(value) = lookup(Self::env_var(source)).filter(|v| !v.is_empty()) {
+                secrets.set(source, value);
+            }
+        }
+        secrets
+    }
+
+    /// Set the secret of `source`.
+    pub fn set(&mut self, source: Source, secret: impl Into<String>) {
+        *self.slot(source) = Some(secret.into());
+    }
+
+    /// The secret of `source`, if any.
+    pub fn get(&self, source: Source) -> Option<&str> {
+        match source {
+            Source::Github => self.github.as_deref(),
+            Source::Gitlab => self.gitlab.as_deref(),
+            Source::Pagerduty => self.pagerduty.as_deref(),
+            Source::Alertmanager => self.alertmanager.as_deref(),
+            Source::Datadog => self.datadog.as_deref(),
+        }
+    }
+
+    fn slot(&mut self, source: Source) -> &mut Option<String> {
+        match source {
+            Source::Github => &mut self.github,
+            Source::Gitlab => &mut self.gitlab,
+            Source::Pagerduty => &mut self.pagerduty,
+            Source::Alertmanager => &mut self.alertmanager,
+            Source::Datadog => &mut self.datadog,
+        }
+    }
+}
+
+/// Check the request's signature or token against the secret of `source`. Accepts everything
+/// when that secret is unset; otherwise a missing, malformed or wrong signature is
+/// [`WebhookError::Unauthorized`]. All comparisons are constant-time.
+pub fn verify(
+    source: Source,
+    secrets: &Secrets,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), WebhookError> {
+    let Some(secret) = secrets.get(source) else {
+        return Ok(());
+    };
+    match source {
+        Source::Github => signature::verify_github(secret, headers, body),
+        Source::Gitlab => signature::verify_gitlab(secret, headers),
+        Source::Pagerduty => signature::verify_pagerduty(secret, headers, body),
+        Source::Alertmanager | Source::Datadog => signature::verify_bearer(source, secret, headers),
+    }
+}
+
+/// Parse a verified body into normalized events: exactly one for every source except
+/// Alertmanager, which gives one event per alert of the notification (possibly none).
+pub fn parse(source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, WebhookError> {
+    match source {
+        Source::Github => github::parse(headers, body).map(|e| vec![e]),
+        Source::Gitlab => gitlab::parse(headers, body).map(|e| vec![e]),
+        Source::Alertmanager => alertmanager::parse(body),
+        Source::Pagerduty => pagerduty::parse(body).map(|e| vec![e]),
+        Source::Datadog => datadog::parse(body).map(|e| vec![e]),
+    }
+}
+
+/// The sender's id of this delivery, for deduplication: `X-GitHub-Delivery` (GitHub),
+/// `X-Gitlab-Event-UUID` (GitLab), `event.id` of the body (PagerDuty); when that is absent, and
+/// for Alertmanager and Datadog, the hex SHA-256 of the body. Not namespaced by source: prefix it
+/// with the source when several sources share one key space.
+pub fn delivery_id(source: Source, headers: &HeaderMap, body: &[u8]) -> String {
+    let from_sender = match source {
+        Source::Github => header_str(headers, &HDR_GITHUB_DELIVERY).map(str::to_owned),
+        Source::Gitlab => header_str(headers, &HDR_GITLAB_EVENT_UUID).map(str::to_owned),
+        Source::Pagerduty => pagerduty::event_id(body),
+        Source::Alertmanager | Source::Datadog => None,
+    };
+    match from_sender {
+        Some(id) if !id.is_empty() => id,
+        _ => hex::encode(Sha256::digest(body)),
+    }
+}
+
+pub(crate) static HDR_GITHUB_EVENT: HeaderName = HeaderName::from_static("x-github-event");
+pub(crate) static HDR_GITHUB_DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
+pub(crate) static HDR_GITLAB_EVENT: HeaderName = HeaderName::from_static("x-gitlab-event");
+pub(crate) static HDR_GITLAB_EVENT_UUID: HeaderName =
+    HeaderName::from_static("x-gitlab-event-uuid");
+
+/// A header's value as text, trimmed; `None` when absent or not visible ASCII.
+pub(crate) fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// serde_json error (with its line and column) as [`WebhookError::Malformed`].
+pub(crate) fn malformed(source: Source, err: serde_json::Error) -> WebhookError {
+    WebhookError::Malformed(format!("{source} payload: {err}"))
+}
+
+/// Parse a timestamp in RFC 3339 (`2016-08-12T15:23:28Z`, `2016-08-12T17:23:28+02:00`) or in
+/// GitLab's forms (`2016-08-12 15:23:28 UTC`, `2016-08-12 17:23:28 +0200`).
+pub fn parse_timestamp(value: &str) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Some(naive) = value.strip_suffix(" UTC") {
+        if let Ok(t) = NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S%.f") {
+            return Some(t.and_utc());
+        }
+    }
+    DateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S%.f %z")
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// [`parse_timestamp`] or a `Malformed` error naming the field.
+pub(crate) fn timestamp_field(
+    source: Source,
+    field: &str,
+    value: &str,
+) -> Result<DateTime<Utc>, WebhookError> {
+    parse_timestamp(value).ok_or_else(|| {
+        WebhookError::Malformed(format!(
+            "{source} payload: field `{field}` = '{value}' is not a timestamp: expected RFC 3339 \
+             or 'YYYY-MM-DD HH:MM:SS UTC'"
+        ))
+    })
+}
+
+/// First line of a (commit) message, at most 120 bytes, cut on a character boundary.
+pub(crate) fn first_line(message: &str) -> &str {
+    let line = message.lines().next().unwrap_or("").trim();
+    if line.len() <= 120 {
+        return line;
+    }
+    let mut end = 120;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_in_rfc3339_and_gitlab_forms() {
+        let want = Utc.with_ymd_and_hms(2016, 8, 12, 15, 23, 28).unwrap();
+        for s in [
+            "2016-08-12T15:23:28Z",
+            "2016-08-12T17:23:28+02:00",
+            "2016-08-12 15:23:28 UTC",
+            "2016-08-12 17:23:28 +0200",
+            " 2016-08-12 15:23:28 UTC ",
+        ] {
+            assert_eq!(parse_timestamp(s), Some(want), "{s}");
+        }
+        assert_eq!(
+            parse_timestamp("2016-08-12 15:23:28.250 UTC"),
+            Some(want + chrono::Duration::milliseconds(250))
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2016-08-12",
+            "2016-13-12 15:23:28 UTC",
+            "1470000000",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_from_lookup_skip_empty_values_and_debug_hides_them() {
+        let s = Secrets::from_lookup(|name| match name {
+            "AIOPS_WEBHOOK_SECRET_GITHUB" => Some("gh-secret".into()),
+            "AIOPS_WEBHOOK_SECRET_GITLAB" => Some(String::new()),
+            "AIOPS_WEBHOOK_SECRET_DATADOG" => Some("dd".into()),
+            _ => None,
+        });
+        assert_eq!(s.get(Source::Github), Some("gh-secret"));
+        assert_eq!(s.get(Source::Gitlab), None);
+        assert_eq!(s.get(Source::Pagerduty), None);
+        assert_eq!(s.get(Source::Alertmanager), None);
+        assert_eq!(s.get(Source::Datadog), Some("dd"));
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("gh-secret") && dbg.contains("<set>"), "{dbg}");
+    }
+
+    #[test]
+    fn verify_accepts_anything_when_the_secret_is_unset() {
+        let none = Secrets::default();
+        for source in Source::ALL {
+            verify(source, &none, &HeaderMap::new(), b"{}").unwrap();
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_time_url_labels_but_not_state() {
+        let events = parse(
+            Source::Alertmanager,
+            &HeaderMap::new(),
+            fixtures::ALERTMANAGER,
+        )
+        .unwrap();
+        let a = events[0].clone();
+        let mut b = a.clone();
+        b.timestamp += chrono::Duration::minutes(5);
+        b.url = None;
+        b.labels.insert("extra".into(), "x".into());
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert!(a.fingerprint().starts_with("alertmanager:"));
+        let mut c = a.clone();
+        c.kind = "alert.resolved".into();
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        let mut d = a.clone();
+        d.severity = Severity::Info;
+        assert_ne!(a.fingerprint(), d.fingerprint());
+        let fps: std::collections::BTreeSet<_> = events.iter().map(Event::fingerprint).collect();
+        assert_eq!(fps.len(), events.len());
+    }
+
+    #[test]
+    fn delivery_ids_from_headers_body_or_hash() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            &HDR_GITHUB_DELIVERY,
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().unwrap(),
+        );
+        assert_eq!(
+            delivery_id(Source::Github, &h, b"{}"),
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            &HDR_GITLAB_EVENT_UUID,
+            "2b7c8a7e-1c0f-4b1e-9c55-0c7f1f1b3c44".parse().unwrap(),
+        );
+        assert_eq!(
+            delivery_id(Source::Gitlab, &h, b"{}"),
+            "2b7c8a7e-1c0f-4b1e-9c55-0c7f1f1b3c44"
+        );
+        assert_eq!(
+            delivery_id(
+                Source::Pagerduty,
+                &HeaderMap::new(),
+                fixtures::PAGERDUTY_INCIDENT
+            ),
+            "01FKN2Q9B4ZJ3V7H8T6Y5X4W3C"
+        );
+        let hashed = delivery_id(Source::Github, &HeaderMap::new(), b"Hello, World!");
+        assert_eq!(
+            hashed,
+            "dffd6021bb2bd5b0af676290809ec3a53191dd81c7f70a4b28688a362182986f"
+        );
+        assert_eq!(
+            delivery_id(Source::Pagerduty, &HeaderMap::new(), b"not json"),
+            hex::encode(Sha256::digest(b"not json"))
+        );
+        assert_eq!(
+            delivery_id(Source::Datadog, &HeaderMap::new(), fixtures::DATADOG).len(),
+            64
+        );
+    }
 }
