@@ -52,7 +52,7 @@ pub struct Selected {
     /// The cache to use.
     pub cache: Arc<dyn Cache>,
     /// Set when Redis was requested but unusable and memory was chosen instead; the caller prints
-    /// it on stderr.
+    /// it on stderr (the text has no `warning:` prefix).
     pub warning: Option<String>,
 }
 
@@ -73,7 +73,7 @@ pub async fn select(redis_url: Option<&str>) -> Selected {
             Err(e) => Selected {
                 cache: memory(),
                 warning: Some(format!(
-                    "warning: {e}; falling back to the in-process memory cache \
+                    "{e}; falling back to the in-process memory cache \
                      (start redis or fix --redis-url / REDIS_URL)"
                 )),
             },

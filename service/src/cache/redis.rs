@@ -85,14 +85,10 @@ impl RedisCache {
         .await
         {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                return Err(CacheError::Unreachable(format!(
-                    "redis not reachable at {url}: {e}"
-                )))
-            }
+            Ok(Err(e)) => return Err(CacheError::Unreachable(format!("redis at {url}: {e}"))),
             Err(_) => {
                 return Err(CacheError::Unreachable(format!(
-                    "redis not reachable at {url}: no connection within {CONNECT_TIMEOUT:?}"
+                    "redis at {url}: no connection within {CONNECT_TIMEOUT:?}"
                 )))
             }
         };

@@ -54,21 +54,26 @@ fn usage_from(value: &Value) -> Option<Usage> {
 impl OpenAiClient {
     /// `base_url` like `https://api.openai.com/v1` or a mock's `http://127.0.0.1:PORT/v1`;
     /// `api_key` is sent as `Authorization: Bearer`; `stream` selects SSE answers.
-    pub fn new(base_url: &str, api_key: Option<String>, model: &str, stream: bool) -> Self {
+    pub fn new(
+        base_url: impl Into<String>,
+        api_key: Option<String>,
+        model: impl Into<String>,
+        stream: bool,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .tcp_nodelay(true)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        let base_url = base_url.trim_end_matches('/').to_string();
+        let base_url = base_url.into().trim_end_matches('/').to_string();
         let endpoint = format!("{base_url}/chat/completions");
         OpenAiClient {
             http,
             base_url,
             endpoint,
             api_key,
-            model: model.to_string(),
+            model: model.into(),
             stream,
         }
     }

@@ -191,7 +191,7 @@ pub fn from_env() -> Option<OpenAiClient> {
     let stream = var("AIOPS_LLM_STREAM")
         .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
         .unwrap_or(false);
-    Some(OpenAiClient::new(base_url.trim(), api_key, &model, stream))
+    Some(OpenAiClient::new(base_url.trim(), api_key, model, stream))
 }
 
 /// Model used by [`from_env`] when `AIOPS_LLM_MODEL` is unset.
