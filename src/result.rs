@@ -32,8 +32,35 @@ pub struct BenchmarkResults {
     pub timestamp: String,
     /// Where and with what the results were produced.
     pub metadata: RunMetadata,
+    /// Resource usage of the load-test target process, when it was sampled (load tests).
+    #[serde(default)]
+    pub resources: Option<ResourceUsage>,
     /// Every benchmark of the run; never empty in a valid file.
     pub benchmarks: Vec<Benchmark>,
+}
+
+/// Resources of the process under load, sampled about once per second. Every field is null
+/// when it could not be measured.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResourceUsage {
+    /// Resident memory before the load started, in bytes.
+    #[serde(default)]
+    pub rss_idle_bytes: Option<u64>,
+    /// Peak resident memory during the load, in bytes.
+    #[serde(default)]
+    pub rss_peak_bytes: Option<u64>,
+    /// Mean CPU use during the load, in percent of one core.
+    #[serde(default)]
+    pub cpu_mean_percent: Option<f64>,
+    /// Peak CPU use during the load, in percent of one core.
+    #[serde(default)]
+    pub cpu_peak_percent: Option<f64>,
+    /// Peak number of open file descriptors.
+    #[serde(default)]
+    pub open_files_peak: Option<u64>,
+    /// Peak number of threads.
+    #[serde(default)]
+    pub threads_peak: Option<u64>,
 }
 
 /// Run metadata: git commit, host and tool versions.
@@ -282,6 +309,7 @@ impl BenchmarkResults {
             schema_version: SCHEMA_VERSION,
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             metadata: crate::metadata::collect(),
+            resources: None,
             benchmarks,
         }
     }
