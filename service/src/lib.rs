@@ -5,6 +5,7 @@ pub mod agent;
 pub mod api;
 pub mod cache;
 pub mod llm;
+pub mod server;
 pub mod webhook;
 
 pub use api::{app, AppState};

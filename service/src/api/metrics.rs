@@ -1,0 +1,250 @@
+//! Prometheus metrics of the API, registered once with handles resolved ahead of time so the hot
+//! path only bumps atomics.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::webhook::Source;
+
+/// Routes known at startup, in the label form axum reports (`MatchedPath`). Anything else is
+/// labelled [`UNMATCHED_ROUTE`].
+pub const ROUTES: [&str; 6] = [
+    "/",
+    "/health",
+    "/metrics",
+    "/api/v1/llm/providers",
+    "/api/v1/webhooks/status",
+    "/api/v1/webhooks/{source}",
+];
+
+/// Route label of requests that matched no route (404 fallback).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Status codes whose handles are resolved at startup for every route.
+const HOT_STATUSES: [u16; 10] = [200, 202, 400, 401, 404, 405, 413, 415, 500, 503];
+
+/// Outcomes of one webhook delivery, the `outcome` label of `aiops_webhooks_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    Ignored,
+    Rejected,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 4] = [
+        Outcome::Accepted,
+        Outcome::Duplicate,
+        Outcome::Ignored,
+        Outcome::Rejected,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::Rejected => "rejected",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+struct RouteHandles {
+    /// `(status, request counter, latency histogram)` for [`HOT_STATUSES`].
+    by_status: Vec<(u16, IntCounter, Histogram)>,
+}
+
+/// Every metric the service exports on `GET /metrics`.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    /// Indexed like [`ROUTES`], then one more entry for [`UNMATCHED_ROUTE`].
+    routes: Vec<RouteHandles>,
+    /// `[source index][outcome index]`.
+    webhooks: Vec<Vec<IntCounter>>,
+    pub(crate) agent_queued: IntCounter,
+    pub(crate) agent_dropped: IntCounter,
+    pub(crate) agent_processed: IntCounter,
+    pub(crate) agent_failed: IntCounter,
+    pub(crate) agent_from_cache: IntCounter,
+    pub(crate) agent_in_flight: IntGauge,
+    pub(crate) cache_reachable: IntGauge,
+}
+
+/// Index of `source` in [`Source::ALL`].
+pub(crate) fn source_index(source: Source) -> usize {
+    match source {
+        Source::Github => 0,
+        Source::Gitlab => 1,
+        Source::Alertmanager => 2,
+        Source::Pagerduty => 3,
+        Source::Datadog => 4,
+    }
+}
+
+impl Metrics {
+    /// Registers every metric in a fresh registry (one per [`crate::api::AppState`], so tests
+    /// running in parallel do not share counters).
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "aiops_http_requests_total",
+                "HTTP requests answered, by matched route and status code",
+            ),
+            &["route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "aiops_http_request_duration_seconds",
+                "HTTP request latency in seconds, by matched route and status code",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5,
+            ]),
+            &["route", "status"],
+        )?;
+        let webhooks_vec = IntCounterVec::new(
+            Opts::new(
+                "aiops_webhooks_total",
+                "Webhook deliveries, by source and outcome (accepted, duplicate, ignored, rejected)",
+            ),
+            &["source", "outcome"],
+        )?;
+        let agent_queued = IntCounter::new(
+            "aiops_agent_events_queued_total",
+            "Events handed to the triage agent queue",
+        )?;
+        let agent_dropped = IntCounter::new(
+            "aiops_agent_events_dropped_total",
+            "Events dropped because the triage agent queue was full",
+        )?;
+        let agent_processed = IntCounter::new(
+            "aiops_agent_events_processed_total",
+            "Events triaged successfully",
+        )?;
+        let agent_failed = IntCounter::new(
+            "aiops_agent_events_failed_total",
+            "Events whose triage failed",
+        )?;
+        let agent_from_cache = IntCounter::new(
+            "aiops_agent_cache_hits_total",
+            "Events triaged from the cache, without an LLM call",
+        )?;
+        let agent_in_flight =
+            IntGauge::new("aiops_agent_in_flight", "Triage calls currently running")?;
+        let cache_reachable = IntGauge::new(
+            "aiops_cache_reachable",
+            "1 when the last background cache ping succeeded, else 0",
+        )?;
+
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(webhooks_vec.clone()))?;
+        registry.register(Box::new(agent_queued.clone()))?;
+        registry.register(Box::new(agent_dropped.clone()))?;
+        registry.register(Box::new(agent_processed.clone()))?;
+        registry.register(Box::new(agent_failed.clone()))?;
+        registry.register(Box::new(agent_from_cache.clone()))?;
+        registry.register(Box::new(agent_in_flight.clone()))?;
+        registry.register(Box::new(cache_reachable.clone()))?;
+
+        let routes = ROUTES
+            .iter()
+            .chain(std::iter::once(&UNMATCHED_ROUTE))
+            .map(|route| RouteHandles {
+                by_status: HOT_STATUSES
+                    .iter()
+                    .map(|status| {
+                        let status_label = status.to_string();
+                        let labels = [*route, status_label.as_str()];
+                        (
+                            *status,
+                            requests.with_label_values(&labels),
+                            latency.with_label_values(&labels),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        let webhooks = Source::ALL
+            .iter()
+            .map(|source| {
+                Outcome::ALL
+                    .iter()
+                    .map(|outcome| {
+                        webhooks_vec.with_label_values(&[source.as_str(), outcome.as_str()])
+                    })
+                    .collect()
+            })
+            .collect();
+
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            routes,
+            webhooks,
+            agent_queued,
+            agent_dropped,
+            agent_processed,
+            agent_failed,
+            agent_from_cache,
+            agent_in_flight,
+            cache_reachable,
+        })
+    }
+
+    /// Records one answered request. `route` is the matched route pattern, `None` when no route
+    /// matched.
+    pub fn observe_request(&self, route: Option<&str>, status: u16, elapsed: Duration) {
+        let route_index = route
+            .and_then(|r| ROUTES.iter().position(|known| *known == r))
+            .unwrap_or(ROUTES.len());
+        if let Some((_, counter, histogram)) = self.routes[route_index]
+            .by_status
+            .iter()
+            .find(|(s, _, _)| *s == status)
+        {
+            counter.inc();
+            histogram.observe(elapsed.as_secs_f64());
+            return;
+        }
+        // Rare status: resolve the label set on the fly.
+        let route_label = match route {
+            Some(r) if route_index < ROUTES.len() => r,
+            _ => UNMATCHED_ROUTE,
+        };
+        let status_label = status.to_string();
+        let labels = [route_label, status_label.as_str()];
+        self.requests.with_label_values(&labels).inc();
+        self.latency
+            .with_label_values(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one webhook delivery outcome.
+    pub fn webhook(&self, source: Source, outcome: Outcome) {
+        self.webhooks[source_index(source)][outcome.index()].inc();
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let families = self.registry.gather();
+        let mut buf = Vec::with_capacity(8 * 1024);
+        TextEncoder::new().encode(&families, &mut buf)?;
+        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
