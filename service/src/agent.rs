@@ -188,28 +188,9 @@ fn triage_from(map: &serde_json::Map<String, Value>, answer: &str) -> Result<Tri
     })
 }
 
-/// Cache key of an event's triage.
+/// Cache key of an event's triage: `triage:` + [`Event::fingerprint`].
 pub fn cache_key(event: &Event) -> String {
-    format!("{CACHE_KEY_PREFIX}{}", event_fingerprint(event))
-}
-
-/// Stable fingerprint of the event fields that define "the same incident" (hex sha256 of
-/// source, kind, id, severity and title).
-// TODO(webhook): switch to `event.fingerprint()` once `Event::fingerprint` lands.
-fn event_fingerprint(event: &Event) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for part in [
-        event.source.as_str(),
-        event.kind.as_str(),
-        event.id.as_str(),
-        severity_str(event.severity),
-        event.title.as_str(),
-    ] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hex::encode(hasher.finalize())
+    format!("{CACHE_KEY_PREFIX}{}", event.fingerprint())
 }
 
 /// The triage agent. Cheap to share behind an `Arc`.

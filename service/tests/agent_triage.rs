@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aiops_service::agent::{build_prompt, parse_answer, AgentError, TriageAgent};
+use aiops_service::agent::{build_prompt, cache_key, parse_answer, AgentError, TriageAgent};
 use aiops_service::cache::memory::MemoryCache;
 use aiops_service::cache::Cache;
 use aiops_service::llm::mock::MockProvider;
@@ -107,6 +107,21 @@ async fn same_event_twice_makes_one_llm_call() {
         .unwrap();
     assert_eq!(other.severity, Severity::Warning);
     assert_eq!(agent.llm_calls(), 2);
+}
+
+#[tokio::test]
+async fn triage_is_cached_under_the_event_fingerprint() {
+    let cache = memory();
+    let agent = TriageAgent::new(
+        Arc::new(MockProvider::new(LatencyModel::none())),
+        cache.clone(),
+    );
+    let e = event("fp", Severity::Warning, "Queue backlog");
+    assert_eq!(cache_key(&e), format!("triage:{}", e.fingerprint()));
+    agent.triage(&e).await.unwrap();
+    let stored = cache.get(&cache_key(&e)).await.unwrap().expect("cached");
+    assert_eq!(stored["severity"], "warning");
+    assert!(stored.get("from_cache").is_none());
 }
 
 #[tokio::test]
