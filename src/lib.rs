@@ -1,7 +1,9 @@
 //! `aiops_bench`: one result format for criterion and Goose output, baselines and a regression
 //! gate that does not cry wolf.
 
+pub mod compare;
 pub mod import;
+pub mod io;
 pub mod metadata;
 pub mod result;
 pub mod sidecar;

@@ -1,2 +1,341 @@
-//! Criterion 0.8 importer (pinned `=0.8.2`): reads `target/criterion/**/{new,<baseline>}/`
-//! `{benchmark,estimates}.json` and merges the HDR latency sidecars.
+//! Criterion 0.8 importer (pinned `=0.8.2`; these files are private to criterion).
+//!
+//! Layout read: `<criterion dir>/<directory_name>/<new|baseline>/{benchmark,estimates,sample}.json`
+//! where `benchmark.json` holds the `full_id` (our benchmark name), `estimates.json` the mean
+//! and median (ns) with 95% confidence intervals, and `sample.json` the per-sample iteration
+//! counts and total times (ns). Criterion has no percentiles: when the benchmark suite wrote an
+//! HDR sidecar (`<criterion dir>/aiops-latency/*.json`, see [`crate::sidecar`]) its
+//! per-operation statistics are used (`percentile_basis: per_operation`); otherwise min, max
+//! and median are over sample means and p95/p99 are null (`percentile_basis: per_sample`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{ImportError, Importer};
+use crate::result::{
+    sources, Benchmark, ConfidenceInterval, ErrorGroup, Kind, LatencyMs, PercentileBasis,
+};
+use crate::sidecar::{read_sidecars, LatencySidecar, SIDECAR_DIR};
+
+/// Reads a criterion output folder.
+#[derive(Debug, Clone)]
+pub struct CriterionImporter {
+    /// The criterion folder (usually `target/criterion`).
+    pub dir: PathBuf,
+    /// Which saved set to read: `new` (the last run) or a `--save-baseline` name.
+    pub baseline: String,
+}
+
+impl CriterionImporter {
+    /// Importer of the last run (`new`) in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            baseline: "new".into(),
+        }
+    }
+
+    /// Read a criterion `--save-baseline NAME` set instead of `new`.
+    pub fn with_baseline(mut self, name: impl Into<String>) -> Self {
+        self.baseline = name.into();
+        self
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BenchmarkJson {
+    full_id: String,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    throughput: Option<BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CiJson {
+    confidence_level: f64,
+    lower_bound: f64,
+    upper_bound: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct EstimateJson {
+    confidence_interval: CiJson,
+    point_estimate: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct EstimatesJson {
+    mean: EstimateJson,
+    median: EstimateJson,
+}
+
+#[derive(Debug, Deserialize)]
+struct SampleJson {
+    iters: Vec<f64>,
+    times: Vec<f64>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ImportError::json(path, &e))
+}
+
+const NS_PER_MS: f64 = 1e6;
+
+fn invalid(path: &Path, message: impl Into<String>) -> ImportError {
+    ImportError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Read one `<new|baseline>` folder into a per-sample entry.
+fn read_set(dir: &Path) -> Result<Benchmark, ImportError> {
+    let bench: BenchmarkJson = read_json(&dir.join("benchmark.json"))?;
+    let est_path = dir.join("estimates.json");
+    let est: EstimatesJson = read_json(&est_path)?;
+    let sample_path = dir.join("sample.json");
+    let sample: SampleJson = read_json(&sample_path)?;
+    if sample.iters.is_empty() || sample.iters.len() != sample.times.len() {
+        return Err(invalid(
+            &sample_path,
+            "iters and times must be non-empty and of equal length",
+        ));
+    }
+    let means_ns: Vec<f64> = sample
+        .iters
+        .iter()
+        .zip(&sample.times)
+        .map(|(i, t)| t / i)
+        .collect();
+    for (field, v) in [
+        ("mean", est.mean.point_estimate),
+        ("median", est.median.point_estimate),
+    ]
+    .into_iter()
+    .chain(means_ns.iter().map(|v| ("sample mean", *v)))
+    {
+        if !v.is_finite() || v < 0.0 {
+            return Err(invalid(
+                &est_path,
+                format!("{field} is {v}, expected a finite number >= 0"),
+            ));
+        }
+    }
+    let mut b = Benchmark::new(bench.full_id.clone(), Kind::Micro, sources::CRITERION);
+    if let Some(group) = bench.group_id {
+        b.group = group;
+    }
+    let iterations: f64 = sample.iters.iter().sum();
+    b.iterations = iterations as u64;
+    b.total_time_seconds = sample.times.iter().sum::<f64>() / 1e9;
+    let min = means_ns.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = means_ns.iter().copied().fold(0.0, f64::max);
+    b.latency_ms = Some(LatencyMs {
+        min: min / NS_PER_MS,
+        max: max / NS_PER_MS,
+        mean: est.mean.point_estimate / NS_PER_MS,
+        median: est.median.point_estimate / NS_PER_MS,
+        p95: None,
+        p99: None,
+    });
+    b.percentile_basis = Some(PercentileBasis::PerSample);
+    b.sample_count = Some(means_ns.len() as u64);
+    b.mean_ci = Some(ConfidenceInterval {
+        lower_ms: est.mean.confidence_interval.lower_bound / NS_PER_MS,
+        upper_ms: est.mean.confidence_interval.upper_bound / NS_PER_MS,
+        confidence_level: est.mean.confidence_interval.confidence_level,
+    });
+    let elements = bench
+        .throughput
+        .as_ref()
+        .and_then(|t| t.get("Elements").or_else(|| t.get("ElementsAndBytes")))
+        .copied()
+        .unwrap_or(1)
+        .max(1) as f64;
+    if est.mean.point_estimate > 0.0 {
+        b.throughput_ops_per_second = Some(1e9 / est.mean.point_estimate * elements);
+    }
+    b.success_rate = Some(100.0);
+    Ok(b)
+}
+
+/// Overlay a sidecar's per-operation statistics on a criterion entry (or build one from it).
+pub fn merge_sidecar(entry: Option<Benchmark>, s: &LatencySidecar) -> Benchmark {
+    if let Some(reason) = &s.skipped {
+        let mut b = Benchmark::skipped(s.name.clone(), Kind::Micro, sources::CRITERION, reason);
+        if let Some(e) = entry {
+            b.group = e.group;
+        }
+        return b;
+    }
+    let mut b =
+        entry.unwrap_or_else(|| Benchmark::new(s.name.clone(), Kind::Micro, sources::CRITERION));
+    if s.count > 0 {
+        b.latency_ms = Some(LatencyMs {
+            min: s.min_ns as f64 / NS_PER_MS,
+            max: s.max_ns as f64 / NS_PER_MS,
+            mean: s.mean_ns / NS_PER_MS,
+            median: s.median_ns as f64 / NS_PER_MS,
+            p95: Some(s.p95_ns as f64 / NS_PER_MS),
+            p99: Some(s.p99_ns as f64 / NS_PER_MS),
+        });
+        b.percentile_basis = Some(PercentileBasis::PerOperation);
+        b.sample_count = Some(s.count);
+    }
+    let ops = s.count + s.error_count;
+    b.iterations = ops.max(b.iterations);
+    b.error_count = s.error_count;
+    b.errors = s
+        .errors
+        .iter()
+        .map(|e| ErrorGroup {
+            message: e.message.clone(),
+            count: e.count,
+        })
+        .collect();
+    b.success_rate = (ops > 0).then(|| s.count as f64 / ops as f64 * 100.0);
+    b
+}
+
+fn walk(dir: &Path, set: &str, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ImportError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut subdirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ImportError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.is_dir() {
+            subdirs.push(path);
+        }
+    }
+    subdirs.sort();
+    for path in subdirs {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name == SIDECAR_DIR || name == "report" {
+            continue;
+        }
+        if name == set && path.join("benchmark.json").is_file() {
+            out.push(path);
+        } else {
+            walk(&path, set, out)?;
+        }
+    }
+    Ok(())
+}
+
+impl Importer for CriterionImporter {
+    fn source(&self) -> &'static str {
+        sources::CRITERION
+    }
+
+    fn import(&self) -> Result<Vec<Benchmark>, ImportError> {
+        if !self.dir.is_dir() {
+            return Err(ImportError::Io {
+                path: self.dir.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "criterion folder not found; run `cargo bench` first or pass --criterion-dir",
+                ),
+            });
+        }
+        let mut sets = Vec::new();
+        walk(&self.dir, &self.baseline, &mut sets)?;
+        let mut by_name: BTreeMap<String, Benchmark> = BTreeMap::new();
+        for set in sets {
+            let b = read_set(&set)?;
+            by_name.insert(b.name.clone(), b);
+        }
+        let sidecar_dir = self.dir.join(SIDECAR_DIR);
+        let sidecars = read_sidecars(&sidecar_dir).map_err(|source| ImportError::Io {
+            path: sidecar_dir.clone(),
+            source,
+        })?;
+        for s in &sidecars {
+            let entry = by_name.remove(&s.name);
+            let merged = merge_sidecar(entry, s);
+            by_name.insert(merged.name.clone(), merged);
+        }
+        Ok(by_name.into_values().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/criterion")
+    }
+
+    #[test]
+    fn reads_real_criterion_output_and_merges_sidecars() {
+        let out = CriterionImporter::new(fixtures()).import().unwrap();
+        let names: Vec<&str> = out.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cache/read/memory_1kb",
+                "cache/read/redis_1kb",
+                "webhook/parse/github_pull_request"
+            ]
+        );
+        let mem = &out[0];
+        assert_eq!(mem.percentile_basis, Some(PercentileBasis::PerSample));
+        let l = mem.latency_ms.unwrap();
+        assert_eq!((l.p95, l.p99), (None, None), "never invent percentiles");
+        assert!(l.min <= l.mean && l.mean <= l.max * 1.5 && l.min > 0.0);
+        assert!(mem.mean_ci.unwrap().lower_ms <= l.mean);
+        assert!(mem.iterations > 0 && mem.total_time_seconds > 0.0);
+        let redis = &out[1];
+        assert!(redis.skipped.as_deref().unwrap().contains("redis"));
+        assert!(redis.latency_ms.is_none());
+        let gh = &out[2];
+        assert_eq!(gh.percentile_basis, Some(PercentileBasis::PerOperation));
+        let l = gh.latency_ms.unwrap();
+        assert_eq!(l.p95, Some(0.000310));
+        assert_eq!(gh.error_count, 2);
+        assert_eq!(gh.sample_count, Some(1000));
+        assert!(gh.success_rate.unwrap() < 100.0);
+        assert_eq!(gh.group, "webhook");
+        assert!(gh.throughput_ops_per_second.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn reads_a_named_criterion_baseline() {
+        let out = CriterionImporter::new(fixtures())
+            .with_baseline("main")
+            .import()
+            .unwrap();
+        assert!(out.iter().any(|b| b.name == "cache/read/memory_1kb"
+            && b.percentile_basis == Some(PercentileBasis::PerSample)));
+    }
+
+    #[test]
+    fn malformed_estimates_name_the_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("x/new");
+        std::fs::create_dir_all(&set).unwrap();
+        std::fs::write(set.join("benchmark.json"), br#"{"full_id":"x"}"#).unwrap();
+        std::fs::write(set.join("estimates.json"), b"{\n  \"mean\": oops").unwrap();
+        let err = CriterionImporter::new(dir.path())
+            .import()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("estimates.json:2:"), "{err}");
+    }
+}
