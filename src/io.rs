@@ -55,7 +55,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<BenchmarkResults, ResultsError
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message: crate::import::strip_position(&e),
     };
     // Check the version first so a future format gets a clear message, not a field error.
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json_err)?;

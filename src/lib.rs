@@ -2,8 +2,10 @@
 //! gate that does not cry wolf.
 
 pub mod compare;
+pub mod export;
 pub mod import;
 pub mod io;
 pub mod metadata;
 pub mod result;
 pub mod sidecar;
+pub mod targets;

@@ -1,1 +1,423 @@
-fn main() {}
+//! `aiops-bench`: collect benchmark results into one format, keep baselines, compare runs
+//! against them without crying wolf, check the spec's targets and export for other tools.
+//!
+//! Exit codes: 0 ok, 1 regression or target missed, 2 bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use aiops_bench::compare::{compare, merge_runs, CompareOptions, Metric};
+use aiops_bench::export::{
+    bmf::Bmf, github_action_benchmark::GithubActionBenchmark, json::Json, markdown::Markdown,
+    table::Table, ComparisonExporter, ResultsExporter,
+};
+use aiops_bench::import::criterion::CriterionImporter;
+use aiops_bench::import::Importer;
+use aiops_bench::io;
+use aiops_bench::result::BenchmarkResults;
+use aiops_bench::targets::{check, TargetStatus, Targets};
+
+const COMPARE_HELP: &str = "\
+How verdicts are decided (wall-clock statistics: p95, mean, median):
+  The baseline value b gets a noise band. hi = max(b, spread.max, ci.upper) x (1 + floor),
+  lo = min(b, spread.min, ci.lower) / (1 + floor), where spread is the min/max of the
+  statistic across the runs merged into the baseline (baseline save --from A --from B ...),
+  ci the baseline's confidence interval of the mean (mean metric only), and floor is
+  --noise-floor (default 60%) for a single-run baseline or --multi-run-noise-floor (default
+  20%) when the baseline holds >= 2 runs. On the shared 2-core machines criterion means of
+  identical code moved up to 1.7x between runs, hence the wide single-run floor.
+    regressed     current > hi x (1 + threshold)        (exit 1)
+    improved      current < lo / (1 + threshold)
+    unchanged     |change| <= 1%
+    within noise  anything else
+  p95 falls back to the mean (on both sides) when a side has only criterion sample means.
+Instruction counts (entries with deterministic_metric = instructions) are compared tightly:
+  regressed above max(b, spread.max) x (1 + --instructions-threshold, default 2%).
+new: only in the current run. missing: only in the baseline, or skipped in the current run.
+A file compared with itself is always 'unchanged'. Every row says why.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aiops-bench",
+    version,
+    about = "One result format for criterion and Goose output, baselines and a noise-aware regression gate",
+    after_help = "Exit codes: 0 ok, 1 regression or target missed, 2 bad input (missing or malformed file, unknown schema_version, empty benchmarks list, NaN or negative latency)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Turn criterion output (plus the per-operation HDR sidecars) into one result file.
+    Collect {
+        /// Criterion output folder.
+        #[arg(long, default_value = "target/criterion")]
+        criterion_dir: PathBuf,
+        /// Read a criterion `--save-baseline NAME` set instead of the last run (`new`).
+        #[arg(long)]
+        baseline: Option<String>,
+        /// Also include the benchmarks of these result files (for example load_results.json).
+        #[arg(long)]
+        include: Vec<PathBuf>,
+        /// Where to write the result file.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Save or list baselines (a baseline is a saved result file).
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+    /// Compare a result file against a baseline; exit 1 on a regression.
+    #[command(after_help = COMPARE_HELP)]
+    Compare {
+        /// Baseline result file.
+        #[arg(long)]
+        baseline: PathBuf,
+        /// Current result file.
+        current: PathBuf,
+        /// Wall-clock statistic compared.
+        #[arg(long, value_enum, default_value_t = MetricArg::P95)]
+        metric: MetricArg,
+        /// Allowed change beyond the noise band, in percent.
+        #[arg(long, default_value_t = 10.0)]
+        threshold: f64,
+        /// Allowed change of deterministic instruction counts, in percent.
+        #[arg(long, default_value_t = 2.0)]
+        instructions_threshold: f64,
+        /// Noise band around a single-run baseline, in percent.
+        #[arg(long, default_value_t = 60.0)]
+        noise_floor: f64,
+        /// Noise band added around a multi-run baseline's spread, in percent.
+        #[arg(long, default_value_t = 20.0)]
+        multi_run_noise_floor: f64,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+    /// Check a result file against performance targets; exit 1 on a miss.
+    Check {
+        /// Targets file (TOML).
+        #[arg(long, default_value = "baselines/targets.toml")]
+        targets: PathBuf,
+        /// Result file.
+        current: PathBuf,
+    },
+    /// Export a result file for Bencher (bmf) or github-action-benchmark.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Result file.
+        current: PathBuf,
+        /// Write here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BaselineCommand {
+    /// Save result file(s) as baselines/NAME.json; several --from files are merged into one
+    /// baseline that keeps their spread (median value, min/max across runs).
+    Save {
+        /// Baseline name (file baselines/NAME.json).
+        name: String,
+        /// Result file(s) to save; repeat to merge several runs.
+        #[arg(long, required = true)]
+        from: Vec<PathBuf>,
+        /// Overwrite an existing baseline.
+        #[arg(long)]
+        force: bool,
+        /// Baselines folder.
+        #[arg(long, default_value = "baselines")]
+        dir: PathBuf,
+    },
+    /// List saved baselines.
+    List {
+        /// Baselines folder.
+        #[arg(long, default_value = "baselines")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum MetricArg {
+    P95,
+    Mean,
+    Median,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ReportFormat {
+    Table,
+    Markdown,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    Bmf,
+    GithubActionBenchmark,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Collect {
+            criterion_dir,
+            baseline,
+            include,
+            output,
+        } => collect(&criterion_dir, baseline, &include, &output),
+        Command::Baseline { command } => match command {
+            BaselineCommand::Save {
+                name,
+                from,
+                force,
+                dir,
+            } => baseline_save(&name, &from, force, &dir),
+            BaselineCommand::List { dir } => baseline_list(&dir),
+        },
+        Command::Compare {
+            baseline,
+            current,
+            metric,
+            threshold,
+            instructions_threshold,
+            noise_floor,
+            multi_run_noise_floor,
+            format,
+        } => {
+            for (flag, v) in [
+                ("--threshold", threshold),
+                ("--instructions-threshold", instructions_threshold),
+                ("--noise-floor", noise_floor),
+                ("--multi-run-noise-floor", multi_run_noise_floor),
+            ] {
+                if !v.is_finite() || v < 0.0 {
+                    bail!("{flag} {v}: expected a percentage >= 0");
+                }
+            }
+            let base = io::load(&baseline)?;
+            let cur = io::load(&current)?;
+            let options = CompareOptions {
+                metric: match metric {
+                    MetricArg::P95 => Metric::P95,
+                    MetricArg::Mean => Metric::Mean,
+                    MetricArg::Median => Metric::Median,
+                },
+                threshold_pct: threshold,
+                instructions_threshold_pct: instructions_threshold,
+                noise_floor_pct: noise_floor,
+                multi_run_noise_floor_pct: multi_run_noise_floor,
+                ..CompareOptions::default()
+            };
+            let comparison = compare(&base, &cur, &options);
+            let exporter: &dyn ComparisonExporter = match format {
+                ReportFormat::Table => &Table,
+                ReportFormat::Markdown => &Markdown,
+                ReportFormat::Json => &Json,
+            };
+            print!("{}", exporter.render(&comparison));
+            Ok(if comparison.has_regression() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Check { targets, current } => {
+            let targets = Targets::load(&targets)?;
+            let results = io::load(&current)?;
+            let outcomes = check(&targets, &results);
+            let mut missed = 0;
+            for o in &outcomes {
+                let status = match o.status {
+                    TargetStatus::Ok => "ok",
+                    TargetStatus::Missed => {
+                        missed += 1;
+                        "MISSED"
+                    }
+                    TargetStatus::NotMeasured => "not measured",
+                };
+                let subject = if o.subject.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", o.subject)
+                };
+                println!("{status:>12}  {}{subject}: {}", o.target, o.detail);
+            }
+            if missed > 0 {
+                println!("{missed} target(s) missed");
+                Ok(ExitCode::from(1))
+            } else {
+                println!("all measured targets met");
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Command::Export {
+            format,
+            current,
+            output,
+        } => {
+            let results = io::load(&current)?;
+            let exporter: &dyn ResultsExporter = match format {
+                ExportFormat::Bmf => &Bmf,
+                ExportFormat::GithubActionBenchmark => &GithubActionBenchmark,
+            };
+            let text = exporter.render(&results);
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write export file {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn collect(
+    criterion_dir: &Path,
+    baseline: Option<String>,
+    include: &[PathBuf],
+    output: &Path,
+) -> Result<ExitCode> {
+    let mut importer = CriterionImporter::new(criterion_dir);
+    if let Some(name) = baseline {
+        importer = importer.with_baseline(name);
+    }
+    let mut benchmarks = importer.import().with_context(|| {
+        format!(
+            "cannot import criterion output from {}",
+            criterion_dir.display()
+        )
+    })?;
+    for path in include {
+        benchmarks.extend(io::load(path)?.benchmarks);
+    }
+    if benchmarks.is_empty() {
+        bail!(
+            "no benchmarks found in {} (set {:?}); run `cargo bench` first or check --criterion-dir/--baseline",
+            criterion_dir.display(),
+            importer.baseline
+        );
+    }
+    for b in &benchmarks {
+        if let Some(reason) = &b.skipped {
+            eprintln!("SKIPPED {}: {reason}", b.name);
+        }
+    }
+    let results = BenchmarkResults::new(benchmarks);
+    io::validate(&results).map_err(|m| anyhow::anyhow!("collected results are invalid: {m}"))?;
+    io::save(output, &results, true)?;
+    let skipped = results
+        .benchmarks
+        .iter()
+        .filter(|b| b.skipped.is_some())
+        .count();
+    println!(
+        "wrote {} benchmarks ({} skipped) to {}",
+        results.benchmarks.len(),
+        skipped,
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn baseline_save(name: &str, from: &[PathBuf], force: bool, dir: &Path) -> Result<ExitCode> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        || name.starts_with('.')
+    {
+        bail!("baseline name {name:?} is invalid: use letters, digits, '-', '_' and '.'");
+    }
+    let runs = from
+        .iter()
+        .map(|p| io::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = if runs.len() == 1 {
+        runs.into_iter().next().expect("one run")
+    } else {
+        merge_runs(&runs)
+    };
+    let path = dir.join(format!("{name}.json"));
+    io::save(&path, &merged, force)?;
+    println!(
+        "saved baseline {name} ({} benchmarks, {} run(s)) to {}",
+        merged.benchmarks.len(),
+        merged.metadata.runs,
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn baseline_list(dir: &Path) -> Result<ExitCode> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("no baselines in {}", dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("schema.json"))
+        .collect();
+    paths.sort();
+    let mut any = false;
+    for p in paths {
+        let name = p
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        match io::load(&p) {
+            Ok(r) => {
+                any = true;
+                println!(
+                    "{name}\t{}\t{} benchmarks\t{} run(s)\tcommit {}",
+                    r.timestamp,
+                    r.benchmarks.len(),
+                    r.metadata.runs,
+                    r.metadata
+                        .git_commit
+                        .as_deref()
+                        .map_or("unknown", |c| &c[..c.len().min(12)])
+                );
+            }
+            Err(e) => eprintln!("warning: {e:#}"),
+        }
+    }
+    if !any {
+        println!("no baselines in {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

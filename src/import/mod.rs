@@ -39,7 +39,7 @@ impl ImportError {
             path: path.into(),
             line: e.line(),
             column: e.column(),
-            message: e.to_string(),
+            message: strip_position(&e),
         }
     }
 }
@@ -50,4 +50,14 @@ pub trait Importer {
     fn source(&self) -> &'static str;
     /// Read the source and return its benchmark entries.
     fn import(&self) -> Result<Vec<Benchmark>, ImportError>;
+}
+
+/// serde_json's message without its trailing " at line L column C" (the position is printed
+/// separately as `file:line:column`).
+pub(crate) fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }

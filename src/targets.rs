@@ -1,0 +1,367 @@
+//! Performance targets (`baselines/targets.toml`) and checking a run against them.
+//!
+//! Benchmarks are selected by name patterns where `*` matches any text (also `/`);
+//! `exclude` patterns remove names again, `kind` restricts to `micro` or `load`. Skipped
+//! benchmarks never count. A target no benchmark matches is reported as "not measured" and is
+//! not a miss (a micro-benchmark run has no load-test numbers).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::result::{Benchmark, BenchmarkResults, Kind};
+
+/// The targets file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Latency maxima.
+    #[serde(default)]
+    pub latency: Vec<LatencyTarget>,
+    /// Throughput minima.
+    #[serde(default)]
+    pub throughput: Vec<ThroughputTarget>,
+    /// Error-rate maxima.
+    #[serde(default)]
+    pub errors: Vec<ErrorTarget>,
+    /// Resource limits of the load-test target process.
+    #[serde(default)]
+    pub resources: Option<ResourceTargets>,
+}
+
+/// Which benchmarks a target applies to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    /// Name patterns (`*` = any text).
+    pub benchmarks: Vec<String>,
+    /// Patterns removed from the selection.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Only this kind.
+    #[serde(default)]
+    pub kind: Option<Kind>,
+}
+
+/// A latency maximum.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyTarget {
+    /// Human name, printed on a miss.
+    pub name: String,
+    /// Which benchmarks.
+    #[serde(flatten)]
+    pub select: Selector,
+    /// `p95`, `p99`, `mean` or `median`.
+    pub metric: String,
+    /// Maximum in milliseconds.
+    pub max_ms: f64,
+}
+
+/// A throughput minimum, on the sum or on each selected benchmark.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThroughputTarget {
+    /// Human name.
+    pub name: String,
+    /// Which benchmarks.
+    #[serde(flatten)]
+    pub select: Selector,
+    /// Minimum operations per second.
+    pub min_ops_per_second: f64,
+    /// `sum` (default: the selected benchmarks together) or `each`.
+    #[serde(default)]
+    pub aggregate: Option<String>,
+}
+
+/// An error-rate maximum per benchmark.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorTarget {
+    /// Human name.
+    pub name: String,
+    /// Which benchmarks.
+    #[serde(flatten)]
+    pub select: Selector,
+    /// Maximum error rate in percent (100 - success_rate).
+    pub max_error_rate_percent: f64,
+}
+
+/// Resource limits (from the result's `resources`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceTargets {
+    /// Maximum resident memory before load, in MB.
+    pub rss_idle_max_mb: Option<f64>,
+    /// Maximum resident memory under load, in MB.
+    pub rss_peak_max_mb: Option<f64>,
+    /// Maximum open file descriptors.
+    pub open_files_max: Option<u64>,
+}
+
+/// Why a targets file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetsError {
+    /// Unreadable file.
+    #[error("cannot read targets file {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Invalid TOML or unknown keys.
+    #[error("{}: invalid targets file: {message}", path.display())]
+    Parse {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+impl Targets {
+    /// Read a targets TOML file.
+    pub fn load(path: &Path) -> Result<Self, TargetsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TargetsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let targets: Targets = toml::from_str(&text).map_err(|e| TargetsError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().replace('\n', " "),
+        })?;
+        for t in &targets.latency {
+            if !["p95", "p99", "mean", "median"].contains(&t.metric.as_str()) {
+                return Err(TargetsError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "latency target {:?}: metric {:?} is not one of p95, p99, mean, median",
+                        t.name, t.metric
+                    ),
+                });
+            }
+        }
+        Ok(targets)
+    }
+}
+
+/// `*`-glob match (no other special characters).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl Selector {
+    fn select<'a>(&self, results: &'a BenchmarkResults) -> Vec<&'a Benchmark> {
+        results
+            .benchmarks
+            .iter()
+            .filter(|b| b.skipped.is_none())
+            .filter(|b| self.kind.is_none_or(|k| k == b.kind))
+            .filter(|b| self.benchmarks.iter().any(|p| glob_match(p, &b.name)))
+            .filter(|b| !self.exclude.iter().any(|p| glob_match(p, &b.name)))
+            .collect()
+    }
+}
+
+/// Outcome of one target check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetOutcome {
+    /// Target name.
+    pub target: String,
+    /// Benchmark (or resource) measured; empty when nothing matched.
+    pub subject: String,
+    /// `ok`, `missed` or `not measured`.
+    pub status: TargetStatus,
+    /// Measured value and limit, in words.
+    pub detail: String,
+}
+
+/// Status of one target check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetStatus {
+    /// Within the target.
+    Ok,
+    /// Target missed: exit 1.
+    Missed,
+    /// No benchmark or resource figure matched.
+    NotMeasured,
+}
+
+fn outcome(target: &str, subject: &str, ok: bool, detail: String) -> TargetOutcome {
+    TargetOutcome {
+        target: target.into(),
+        subject: subject.into(),
+        status: if ok {
+            TargetStatus::Ok
+        } else {
+            TargetStatus::Missed
+        },
+        detail,
+    }
+}
+
+fn not_measured(target: &str, why: &str) -> TargetOutcome {
+    TargetOutcome {
+        target: target.into(),
+        subject: String::new(),
+        status: TargetStatus::NotMeasured,
+        detail: why.into(),
+    }
+}
+
+/// Check every target against `results`.
+pub fn check(targets: &Targets, results: &BenchmarkResults) -> Vec<TargetOutcome> {
+    let mut out = Vec::new();
+    for t in &targets.latency {
+        let selected = t.select.select(results);
+        let mut any = false;
+        for b in selected {
+            let Some(l) = &b.latency_ms else { continue };
+            let v = match t.metric.as_str() {
+                "p95" => l.p95,
+                "p99" => l.p99,
+                "mean" => Some(l.mean),
+                _ => Some(l.median),
+            };
+            let Some(v) = v else { continue };
+            any = true;
+            out.push(outcome(
+                &t.name,
+                &b.name,
+                v <= t.max_ms,
+                format!("{} {v:.4} ms (max {} ms)", t.metric, t.max_ms),
+            ));
+        }
+        if !any {
+            out.push(not_measured(
+                &t.name,
+                "no benchmark with this statistic matched",
+            ));
+        }
+    }
+    for t in &targets.throughput {
+        let selected: Vec<_> = t
+            .select
+            .select(results)
+            .into_iter()
+            .filter(|b| b.throughput_ops_per_second.is_some())
+            .collect();
+        if selected.is_empty() {
+            out.push(not_measured(
+                &t.name,
+                "no benchmark with a throughput matched",
+            ));
+            continue;
+        }
+        if t.aggregate.as_deref() == Some("each") {
+            for b in selected {
+                let v = b.throughput_ops_per_second.unwrap_or(0.0);
+                out.push(outcome(
+                    &t.name,
+                    &b.name,
+                    v >= t.min_ops_per_second,
+                    format!("{v:.1} ops/s (min {})", t.min_ops_per_second),
+                ));
+            }
+        } else {
+            let v: f64 = selected
+                .iter()
+                .filter_map(|b| b.throughput_ops_per_second)
+                .sum();
+            let names: Vec<&str> = selected.iter().map(|b| b.name.as_str()).collect();
+            out.push(outcome(
+                &t.name,
+                &names.join(" + "),
+                v >= t.min_ops_per_second,
+                format!("{v:.1} ops/s in total (min {})", t.min_ops_per_second),
+            ));
+        }
+    }
+    for t in &targets.errors {
+        let selected = t.select.select(results);
+        if selected.is_empty() {
+            out.push(not_measured(&t.name, "no benchmark matched"));
+        }
+        for b in selected {
+            let rate = b.success_rate.map_or(0.0, |s| 100.0 - s);
+            out.push(outcome(
+                &t.name,
+                &b.name,
+                rate <= t.max_error_rate_percent,
+                format!(
+                    "error rate {rate:.2}% ({} errors; max {}%)",
+                    b.error_count, t.max_error_rate_percent
+                ),
+            ));
+        }
+    }
+    if let Some(r) = &targets.resources {
+        let used = results.resources.clone().unwrap_or_default();
+        let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let mut mem = |name: &str, limit: Option<f64>, v: Option<u64>| match (limit, v) {
+            (None, _) => {}
+            (Some(_), None) => {
+                out.push(not_measured(name, "the result has no such resource figure"))
+            }
+            (Some(max), Some(v)) => out.push(outcome(
+                name,
+                "target process",
+                mb(v) <= max,
+                format!("{:.1} MB (max {max} MB)", mb(v)),
+            )),
+        };
+        mem("memory idle", r.rss_idle_max_mb, used.rss_idle_bytes);
+        mem("memory under load", r.rss_peak_max_mb, used.rss_peak_bytes);
+        match (r.open_files_max, used.open_files_peak) {
+            (None, _) => {}
+            (Some(_), None) => out.push(not_measured(
+                "open files",
+                "the result has no such resource figure",
+            )),
+            (Some(max), Some(v)) => out.push(outcome(
+                "open files",
+                "target process",
+                v < max,
+                format!("{v} open files (limit {max})"),
+            )),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_like_a_shell_star() {
+        assert!(glob_match("webhook/*", "webhook/parse/github"));
+        assert!(glob_match("*health*", "health/GET /health"));
+        assert!(glob_match("*", "x"));
+        assert!(!glob_match("*/*", "mixed"));
+        assert!(glob_match("*/*", "mixed/GET /health"));
+        assert!(!glob_match("cache/*/redis*", "cache/read/memory_1kb"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(!glob_match("a*b*c", "ac"));
+    }
+
+    #[test]
+    fn the_shipped_targets_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/targets.toml");
+        let t = Targets::load(&path).unwrap();
+        assert!(t.latency.len() >= 3 && !t.throughput.is_empty() && t.resources.is_some());
+    }
+}
