@@ -1,1 +1,312 @@
-fn main() {}
+//! `loadtest`: open-model Goose load tester for the AIOps service.
+//!
+//! `cargo run --release --bin loadtest -- --scenario medium` plays the Health Check, Mixed API and
+//! Webhook Ingest scenarios one after the other against the embedded reference service (or
+//! `--url`), samples the target's resources, prints a summary, writes the unified result file
+//! and exits 1 when a spec threshold is breached (2 on bad input or an unreachable target).
+
+mod report;
+mod resources;
+mod scenarios;
+mod target;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aiops_bench::import::goose::from_goose_metrics;
+use aiops_bench::result::BenchmarkResults;
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+
+use scenarios::Kind;
+use target::{EmbeddedTarget, WebhookSecrets};
+
+/// Load profiles of the original spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Profile {
+    /// 30 s at 10 requests per second.
+    Light,
+    /// 60 s at 20 requests per second.
+    Medium,
+    /// 90 s at 50 requests per second.
+    Heavy,
+}
+
+impl Profile {
+    fn duration_s(self) -> u64 {
+        match self {
+            Profile::Light => 30,
+            Profile::Medium => 60,
+            Profile::Heavy => 90,
+        }
+    }
+    fn rps(self) -> u64 {
+        match self {
+            Profile::Light => 10,
+            Profile::Medium => 20,
+            Profile::Heavy => 50,
+        }
+    }
+}
+
+fn parse_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("invalid url {s:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "invalid url {s:?}: the scheme must be http or https"
+        ));
+    }
+    if url.host_str().is_none() {
+        return Err(format!("invalid url {s:?}: no host"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// Open-model load tester (Goose) for the AIOps service: Health Check, Mixed API and Webhook
+/// Ingest scenarios, one after the other, at a fixed request rate.
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadtest",
+    version,
+    about,
+    after_help = "Without --url the embedded reference service is started on 127.0.0.1 (ephemeral port) \
+        and stopped at the end; to test your own service pass --url http://HOST:PORT (and \
+        --target-pid PID to sample its resources). Webhooks are signed with \
+        AIOPS_WEBHOOK_SECRET_GITHUB / AIOPS_WEBHOOK_SECRET_ALERTMANAGER when set.\n\
+        Exit codes: 0 all thresholds met, 1 a threshold breached or the run failed, 2 bad input or \
+        unreachable target, 130 interrupted (results so far are still written)."
+)]
+struct Cli {
+    /// Load profile: light 30 s at 10 RPS, medium 60 s at 20 RPS, heavy 90 s at 50 RPS (per scenario).
+    #[arg(long, value_enum, default_value_t = Profile::Light)]
+    scenario: Profile,
+
+    /// Seconds each scenario sends for (overrides the profile).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    duration: Option<u64>,
+
+    /// Requests per second to start (overrides the profile).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    rps: Option<u64>,
+
+    /// Target base URL, e.g. http://127.0.0.1:8000 (default: the embedded reference service).
+    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    url: Option<String>,
+
+    /// Run only one scenario.
+    #[arg(long, value_enum)]
+    only: Option<Kind>,
+
+    /// Result file (unified aiops-bench format).
+    #[arg(long, value_name = "FILE", default_value = "load_results.json")]
+    output: PathBuf,
+
+    /// Also write Goose's own HTML report (one per scenario, suffixed with its name when several run).
+    #[arg(long, value_name = "FILE")]
+    report_html: Option<PathBuf>,
+
+    /// Do not fail (exit 1) on breached latency, error-rate or resource thresholds.
+    #[arg(long)]
+    no_thresholds: bool,
+
+    /// Sample the resources of this process (an external target given with --url).
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    target_pid: Option<u32>,
+
+    /// Goose users, i.e. the most requests in flight at once (default: max(64, rps/4), at most 2000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    users: Option<u64>,
+
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    timeout: u64,
+
+    /// Internal: run the reference service on ADDR (how the embedded target is started).
+    #[arg(long, value_name = "ADDR", hide = true)]
+    serve_reference: Option<SocketAddr>,
+}
+
+/// An error that means "bad input or unreachable target": exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(addr) = cli.serve_reference {
+        return match target::serve_reference(addr) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Goose users may still hold timers; do not wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let duration_s = cli.duration.unwrap_or(cli.scenario.duration_s());
+    let rps = cli.rps.unwrap_or(cli.scenario.rps());
+    let users = cli
+        .users
+        .map(|u| u as usize)
+        .unwrap_or_else(|| ((rps / 4) as usize).clamp(64, 2000));
+    let kinds: Vec<Kind> = match cli.only {
+        Some(k) => vec![k],
+        None => Kind::ALL.to_vec(),
+    };
+
+    // The target.
+    let (base_url, mut embedded, secrets) = match &cli.url {
+        Some(url) => (url.clone(), None, WebhookSecrets::from_env()),
+        None => {
+            let secrets = WebhookSecrets::generate();
+            let target = EmbeddedTarget::spawn(&secrets)
+                .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
+            (target.base_url.clone(), Some(target), secrets)
+        }
+    };
+    if let Err(e) = target::preflight(&base_url).await {
+        if let Some(t) = embedded.take() {
+            t.stop();
+        }
+        return Err(UsageError(format!("{e:#}")).into());
+    }
+    let monitored_pid = cli.target_pid.or(embedded.as_ref().map(|t| t.pid()));
+
+    report::header(
+        &format!("{:?}", cli.scenario).to_lowercase(),
+        &base_url,
+        embedded.is_some(),
+        duration_s,
+        rps,
+        users,
+        &kinds,
+    );
+
+    let sampler = monitored_pid.map(resources::Sampler::start);
+    let mut benchmarks = Vec::new();
+    let mut summaries = Vec::new();
+    let mut interrupted = false;
+    let many = kinds.len() > 1;
+    let progress = report::Progress::new(std::io::stderr().is_terminal());
+
+    for kind in &kinds {
+        if goose::is_killswitch_triggered() {
+            interrupted = true;
+            break;
+        }
+        let report_html = cli.report_html.as_ref().map(|p| {
+            if many {
+                report::suffixed(p, kind.slug())
+            } else {
+                p.display().to_string()
+            }
+        });
+        let plan = scenarios::Plan {
+            kind: *kind,
+            base_url: base_url.clone(),
+            rps,
+            duration_s,
+            users,
+            secrets: secrets.clone(),
+            report_html,
+            timeout: Duration::from_secs(cli.timeout),
+        };
+        let shared = scenarios::shared_for(&plan);
+        let ticker = progress.start(kind.title(), shared.clone(), duration_s);
+        let outcome = scenarios::run(&plan, shared.clone()).await;
+        ticker.finish();
+        let outcome = outcome?;
+        let entries = from_goose_metrics(
+            kind.bench_name(),
+            &outcome.metrics,
+            &outcome.latencies,
+            outcome.elapsed_s,
+        );
+        let summary = report::ScenarioSummary::new(*kind, rps, &outcome, &entries);
+        summary.print();
+        benchmarks.extend(entries);
+        summaries.push(summary);
+        if outcome.interrupted {
+            interrupted = true;
+            break;
+        }
+    }
+
+    let resources = sampler.map(resources::Sampler::finish);
+    let mut target_problem = None;
+    if let Some(t) = embedded.take() {
+        target_problem = t.stop();
+    }
+    if let Some(p) = &target_problem {
+        eprintln!("warning: {p}");
+    }
+    report::resources(resources.as_ref(), monitored_pid.is_some());
+
+    // Result file.
+    if benchmarks.is_empty() {
+        anyhow::bail!(
+            "no scenario ran; nothing to write to {}",
+            cli.output.display()
+        );
+    }
+    let mut results = BenchmarkResults::new(benchmarks);
+    results.resources = resources.clone();
+    results
+        .metadata
+        .tool_versions
+        .insert("goose".to_string(), "0.19".to_string());
+    results.metadata.tool_versions.insert(
+        "loadtest".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    let json = serde_json::to_vec_pretty(&results).context("cannot serialize the results")?;
+    std::fs::write(&cli.output, json).with_context(|| {
+        format!(
+            "cannot write the result file {}; pass a writable --output",
+            cli.output.display()
+        )
+    })?;
+    println!("\nResults written to {}", cli.output.display());
+
+    if interrupted {
+        println!("Interrupted: the results cover what was measured until Ctrl-C.");
+        return Ok(ExitCode::from(130));
+    }
+    let mut breaches: Vec<String> = summaries.iter().flat_map(|s| s.breaches()).collect();
+    if let Some(r) = &resources {
+        breaches.extend(resources::breaches(r));
+    }
+    if let Some(p) = target_problem {
+        breaches.push(p);
+    }
+    Ok(report::verdict(&breaches, cli.no_thresholds))
+}

@@ -1,0 +1,383 @@
+//! Console output: header, progress, per-scenario summaries, resources and the verdict.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aiops_bench::result::{Benchmark, ResourceUsage};
+
+use crate::resources::{OPEN_FILES_LIMIT, RSS_IDLE_LIMIT_BYTES, RSS_LOAD_LIMIT_BYTES};
+use crate::scenarios::{Kind, ScenarioOutcome, Shared};
+
+/// Achieved rate under this share of the target rate gets a warning.
+const RATE_WARN_RATIO: f64 = 0.95;
+/// Error rate limit of the spec, in percent.
+const ERROR_RATE_LIMIT_PERCENT: f64 = 1.0;
+
+/// Print the run header.
+pub fn header(
+    profile: &str,
+    base_url: &str,
+    embedded: bool,
+    duration_s: u64,
+    rps: u64,
+    users: usize,
+    kinds: &[Kind],
+) {
+    println!("{}", "=".repeat(72));
+    println!("AIOps load test (Goose, open model)");
+    println!("{}", "=".repeat(72));
+    println!("Scenario profile : {profile}");
+    if embedded {
+        println!("Target           : {base_url} (embedded reference service)");
+        println!("                   to test your own service: loadtest --url http://HOST:PORT [--target-pid PID]");
+    } else {
+        println!("Target           : {base_url}");
+    }
+    println!("Duration         : {duration_s} s per scenario");
+    println!("Target rate      : {rps} requests/s (up to {users} in flight)");
+    let names: Vec<&str> = kinds.iter().map(|k| k.title()).collect();
+    println!("Scenarios        : {}", names.join(", "));
+    println!();
+}
+
+/// `report.html` + `health` → `report-health.html`.
+pub fn suffixed(path: &Path, suffix: &str) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".to_string());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{suffix}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{suffix}"),
+    };
+    path.with_file_name(name).display().to_string()
+}
+
+/// Progress reporting: a bar on a terminal, a plain line every 10 s otherwise.
+pub struct Progress {
+    tty: bool,
+}
+
+/// A running progress reporter for one scenario.
+pub struct Ticker {
+    handle: tokio::task::JoinHandle<()>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(tty: bool) -> Self {
+        Progress { tty }
+    }
+
+    /// Start reporting on `shared` (total = its scheduled requests).
+    pub fn start(&self, title: &'static str, shared: Arc<Shared>, duration_s: u64) -> Ticker {
+        let bar = self.tty.then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(shared.total()),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} requests, {elapsed_precise}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_message(title);
+            bar
+        });
+        let handle = {
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let began = Instant::now();
+                let mut last_line = Instant::now();
+                let mut last_done = 0u64;
+                let tick = if bar.is_some() {
+                    Duration::from_millis(250)
+                } else {
+                    Duration::from_secs(10)
+                };
+                loop {
+                    tokio::time::sleep(tick).await;
+                    let done = shared.done.load(Ordering::Relaxed);
+                    let failed = shared.failed.load(Ordering::Relaxed);
+                    match &bar {
+                        Some(bar) => bar.set_position(done),
+                        None => {
+                            let secs = last_line.elapsed().as_secs_f64().max(1e-9);
+                            println!(
+                                "[{:>4}s/{duration_s}s] {title}: {done}/{} requests, {:.1} req/s over the last {:.0}s, {failed} failed",
+                                began.elapsed().as_secs(),
+                                shared.total(),
+                                (done - last_done) as f64 / secs,
+                                secs,
+                            );
+                            last_line = Instant::now();
+                            last_done = done;
+                        }
+                    }
+                }
+            })
+        };
+        Ticker { handle, bar }
+    }
+}
+
+impl Ticker {
+    pub fn finish(self) {
+        self.handle.abort();
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// What is printed and judged for one scenario.
+pub struct ScenarioSummary {
+    kind: Kind,
+    target_rps: u64,
+    total: Benchmark,
+    per_request: Vec<Benchmark>,
+    corrected_p99_ms: Option<f64>,
+    corrected_max_ms: Option<f64>,
+    lag_max_ms: Option<f64>,
+    late: u64,
+    dropped: u64,
+    scheduled: u64,
+    interrupted: bool,
+}
+
+impl ScenarioSummary {
+    pub fn new(
+        kind: Kind,
+        target_rps: u64,
+        outcome: &ScenarioOutcome,
+        entries: &[Benchmark],
+    ) -> Self {
+        let total = entries.first().cloned().unwrap_or_else(|| {
+            Benchmark::new(kind.bench_name(), aiops_bench::result::Kind::Load, "goose")
+        });
+        ScenarioSummary {
+            kind,
+            target_rps,
+            total,
+            per_request: entries.iter().skip(1).cloned().collect(),
+            corrected_p99_ms: outcome.corrected.quantile_ms(0.99),
+            corrected_max_ms: outcome.corrected.to_latency_ms().map(|l| l.max),
+            lag_max_ms: outcome.lag.to_latency_ms().map(|l| l.max),
+            late: outcome.late,
+            dropped: outcome.dropped,
+            scheduled: outcome.scheduled,
+            interrupted: outcome.interrupted,
+        }
+    }
+
+    fn achieved_rps(&self) -> f64 {
+        self.total.throughput_ops_per_second.unwrap_or(0.0)
+    }
+
+    /// Print the summary block.
+    pub fn print(&self) {
+        let t = &self.total;
+        println!("{}", "-".repeat(72));
+        println!(
+            "{}{}",
+            self.kind.title(),
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        );
+        println!("{}", "-".repeat(72));
+        let ok = t.iterations - t.error_count.min(t.iterations);
+        println!("Total requests   : {}", t.iterations);
+        println!(
+            "Successful       : {ok} ({:.2}%)",
+            t.success_rate.unwrap_or(0.0)
+        );
+        println!("Failed           : {}", t.error_count);
+        println!(
+            "Actual RPS       : {:.2} (target {}, {:.1}%) over {:.2} s",
+            self.achieved_rps(),
+            self.target_rps,
+            self.achieved_rps() * 100.0 / self.target_rps as f64,
+            t.total_time_seconds
+        );
+        if !self.interrupted && self.achieved_rps() < self.target_rps as f64 * RATE_WARN_RATIO {
+            println!(
+                "warning: achieved {:.2} req/s is under 95% of the target {} req/s",
+                self.achieved_rps(),
+                self.target_rps
+            );
+        }
+        if self.dropped > 0 {
+            println!(
+                "warning: {} of {} scheduled requests were not sent in time (generator behind or stopped)",
+                self.dropped, self.scheduled
+            );
+        }
+        match &t.latency_ms {
+            Some(l) => {
+                println!(
+                    "Latency (ms)     : min {:.2} | mean {:.2} | median {:.2} | p95 {} | p99 {} | max {:.2}",
+                    l.min,
+                    l.mean,
+                    l.median,
+                    fmt_opt(l.p95),
+                    fmt_opt(l.p99),
+                    l.max
+                );
+                println!(
+                    "From due time    : p99 {} | max {} ms (coordinated-omission corrected); {} request(s) started >5 ms late, max lag {} ms",
+                    fmt_opt(self.corrected_p99_ms),
+                    fmt_opt(self.corrected_max_ms),
+                    self.late,
+                    fmt_opt(self.lag_max_ms)
+                );
+            }
+            None => println!("Latency (ms)     : no request completed"),
+        }
+        if !t.status_codes.is_empty() {
+            let parts: Vec<String> = t
+                .status_codes
+                .iter()
+                .map(|(code, n)| {
+                    format!(
+                        "{code}: {n} ({:.1}%)",
+                        *n as f64 * 100.0 / t.iterations.max(1) as f64
+                    )
+                })
+                .collect();
+            println!("Status codes     : {}", parts.join(", "));
+        }
+        if self.per_request.len() > 1 {
+            for r in &self.per_request {
+                let name = r
+                    .name
+                    .rsplit_once('/')
+                    .map(|_| &r.name[t.name.len() + 1..])
+                    .unwrap_or(&r.name);
+                if let Some(l) = &r.latency_ms {
+                    println!(
+                        "  {name:<36} {:>7} req, p95 {} ms, {} failed",
+                        r.iterations,
+                        fmt_opt(l.p95),
+                        r.error_count
+                    );
+                }
+            }
+        }
+        if t.errors.is_empty() {
+            println!("Unique errors    : 0");
+        } else {
+            println!("Unique errors    : {} (top 3)", t.errors.len());
+            for e in t.errors.iter().take(3) {
+                println!("  {} x {}", e.count, e.message);
+            }
+        }
+        println!();
+    }
+
+    /// Threshold breaches of this scenario.
+    pub fn breaches(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let t = &self.total;
+        let title = self.kind.title();
+        if t.iterations == 0 {
+            out.push(format!("{title}: no request completed"));
+            return out;
+        }
+        let error_rate = t.error_count as f64 * 100.0 / t.iterations as f64;
+        if error_rate >= ERROR_RATE_LIMIT_PERCENT {
+            out.push(format!(
+                "{title}: error rate {error_rate:.2}% is not under {ERROR_RATE_LIMIT_PERCENT}%"
+            ));
+        }
+        if let Some(p95) = t.latency_ms.and_then(|l| l.p95) {
+            let limit = self.kind.p95_limit_ms();
+            if p95 >= limit {
+                out.push(format!(
+                    "{title}: p95 latency {p95:.2} ms is not under {limit} ms"
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.2}"))
+        .unwrap_or_else(|| "-".to_string())
+}
+
+fn mb(bytes: Option<u64>) -> String {
+    bytes
+        .map(|b| format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)))
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// Print the resource section.
+pub fn resources(r: Option<&ResourceUsage>, monitored: bool) {
+    println!("{}", "-".repeat(72));
+    println!("Target resources");
+    println!("{}", "-".repeat(72));
+    let Some(r) = r else {
+        if !monitored {
+            println!("not sampled: pass --target-pid PID to sample an external target");
+        }
+        return;
+    };
+    let verdict = |ok: bool| if ok { "ok" } else { "OVER LIMIT" };
+    println!(
+        "Memory idle      : {} (limit {} MB) {}",
+        mb(r.rss_idle_bytes),
+        RSS_IDLE_LIMIT_BYTES / (1024 * 1024),
+        verdict(r.rss_idle_bytes.is_none_or(|b| b < RSS_IDLE_LIMIT_BYTES))
+    );
+    println!(
+        "Memory peak      : {} (limit {} MB) {}",
+        mb(r.rss_peak_bytes),
+        RSS_LOAD_LIMIT_BYTES / (1024 * 1024),
+        verdict(r.rss_peak_bytes.is_none_or(|b| b < RSS_LOAD_LIMIT_BYTES))
+    );
+    println!(
+        "CPU              : mean {}% | peak {}% (of one core)",
+        fmt_opt(r.cpu_mean_percent),
+        fmt_opt(r.cpu_peak_percent)
+    );
+    println!(
+        "Open files peak  : {} (limit {OPEN_FILES_LIMIT}) {}",
+        r.open_files_peak
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into()),
+        verdict(r.open_files_peak.is_none_or(|n| n < OPEN_FILES_LIMIT))
+    );
+    println!(
+        "Threads peak     : {}",
+        r.threads_peak
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into())
+    );
+}
+
+/// Print the verdict and choose the exit code.
+pub fn verdict(breaches: &[String], no_thresholds: bool) -> ExitCode {
+    println!("{}", "-".repeat(72));
+    if breaches.is_empty() {
+        println!("Thresholds: all met (health p95 < 10 ms, API p95 < 100 ms, errors < 1%, resources within limits)");
+        return ExitCode::SUCCESS;
+    }
+    println!("Thresholds breached:");
+    for b in breaches {
+        println!("  - {b}");
+    }
+    if no_thresholds {
+        println!("(--no-thresholds: not failing the run)");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

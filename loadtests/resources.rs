@@ -1,0 +1,183 @@
+//! Resource sampling of the target process, once per second: RSS, CPU %, open files, threads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aiops_bench::result::ResourceUsage;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// Spec limit: resident memory when idle.
+pub const RSS_IDLE_LIMIT_BYTES: u64 = 512 * 1024 * 1024;
+/// Spec limit: resident memory under load.
+pub const RSS_LOAD_LIMIT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Spec limit: open files.
+pub const OPEN_FILES_LIMIT: u64 = 1000;
+
+#[derive(Debug, Default, Clone)]
+struct Acc {
+    rss_peak_bytes: Option<u64>,
+    cpu_sum: f64,
+    cpu_samples: u64,
+    cpu_peak: Option<f64>,
+    open_files_peak: Option<u64>,
+    threads_peak: Option<u64>,
+}
+
+/// One sample of the process; `None` when it no longer exists.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    rss_bytes: u64,
+    cpu_percent: f64,
+    open_files: Option<u64>,
+    threads: Option<u64>,
+}
+
+struct Probe {
+    system: System,
+    pid: Pid,
+}
+
+impl Probe {
+    fn new(pid: u32) -> Self {
+        let mut probe = Probe {
+            system: System::new(),
+            pid: Pid::from_u32(pid),
+        };
+        // First refresh primes the CPU counters.
+        let _ = probe.sample();
+        probe
+    }
+
+    fn sample(&mut self) -> Option<Sample> {
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[self.pid]),
+            true,
+            ProcessRefreshKind::nothing()
+                .with_memory()
+                .with_cpu()
+                .with_tasks(),
+        );
+        let process = self.system.process(self.pid)?;
+        let pid = self.pid.as_u32();
+        Some(Sample {
+            rss_bytes: process.memory(),
+            cpu_percent: f64::from(process.cpu_usage()),
+            open_files: count_dir(&format!("/proc/{pid}/fd"))
+                .or_else(|| process.open_files().map(|n| n as u64)),
+            threads: count_dir(&format!("/proc/{pid}/task"))
+                .or_else(|| process.tasks().map(|t| t.len() as u64)),
+        })
+    }
+}
+
+fn count_dir(path: &str) -> Option<u64> {
+    std::fs::read_dir(path).ok().map(|d| d.count() as u64)
+}
+
+/// Samples a process every second on a thread until [`Sampler::finish`].
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    acc: Arc<Mutex<Acc>>,
+    idle_rss_bytes: Option<u64>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Take the idle sample now (before any load), then sample every second.
+    pub fn start(pid: u32) -> Self {
+        let mut probe = Probe::new(pid);
+        std::thread::sleep(Duration::from_millis(200));
+        let idle = probe.sample();
+        let acc = Arc::new(Mutex::new(Acc::default()));
+        if let Some(s) = idle {
+            let mut a = acc.lock().expect("sampler lock");
+            a.rss_peak_bytes = Some(s.rss_bytes);
+            a.open_files_peak = s.open_files;
+            a.threads_peak = s.threads;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let stop = stop.clone();
+            let acc = acc.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // Sleep in slices so finish() returns quickly.
+                    for _ in 0..10 {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    let Some(s) = probe.sample() else {
+                        continue;
+                    };
+                    let mut a = acc.lock().expect("sampler lock");
+                    a.rss_peak_bytes = Some(a.rss_peak_bytes.unwrap_or(0).max(s.rss_bytes));
+                    a.cpu_sum += s.cpu_percent;
+                    a.cpu_samples += 1;
+                    a.cpu_peak = Some(a.cpu_peak.unwrap_or(0.0).max(s.cpu_percent));
+                    if let Some(n) = s.open_files {
+                        a.open_files_peak = Some(a.open_files_peak.unwrap_or(0).max(n));
+                    }
+                    if let Some(n) = s.threads {
+                        a.threads_peak = Some(a.threads_peak.unwrap_or(0).max(n));
+                    }
+                }
+            })
+        };
+        Sampler {
+            stop,
+            acc,
+            idle_rss_bytes: idle.map(|s| s.rss_bytes),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stop sampling and summarise.
+    pub fn finish(mut self) -> ResourceUsage {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        let a = self.acc.lock().expect("sampler lock").clone();
+        ResourceUsage {
+            rss_idle_bytes: self.idle_rss_bytes,
+            rss_peak_bytes: a.rss_peak_bytes,
+            cpu_mean_percent: (a.cpu_samples > 0).then(|| a.cpu_sum / a.cpu_samples as f64),
+            cpu_peak_percent: a.cpu_peak,
+            open_files_peak: a.open_files_peak,
+            threads_peak: a.threads_peak,
+        }
+    }
+}
+
+/// Breaches of the spec's resource limits, as messages.
+pub fn breaches(r: &ResourceUsage) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(idle) = r.rss_idle_bytes {
+        if idle >= RSS_IDLE_LIMIT_BYTES {
+            out.push(format!(
+                "idle memory {} MB is not under the 512 MB limit",
+                idle / (1024 * 1024)
+            ));
+        }
+    }
+    if let Some(peak) = r.rss_peak_bytes {
+        if peak >= RSS_LOAD_LIMIT_BYTES {
+            out.push(format!(
+                "memory under load {} MB is not under the 2048 MB limit",
+                peak / (1024 * 1024)
+            ));
+        }
+    }
+    if let Some(files) = r.open_files_peak {
+        if files >= OPEN_FILES_LIMIT {
+            out.push(format!(
+                "open files {files} is not under the limit of {OPEN_FILES_LIMIT}"
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,270 @@
+//! The target under load: the embedded reference service (this binary re-executed with
+//! `--serve-reference`), or a URL given with `--url`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+
+/// The one stdout line the reference service prints once it accepts connections.
+const LISTENING_PREFIX: &str = "aiops-service listening on ";
+
+/// How long the embedded service may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Webhook secrets the load tester signs with (and hands to the embedded service).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    /// `AIOPS_WEBHOOK_SECRET_GITHUB`; unsigned requests when `None`.
+    pub github: Option<String>,
+    /// `AIOPS_WEBHOOK_SECRET_ALERTMANAGER`; no `Authorization` header when `None`.
+    pub alertmanager: Option<String>,
+}
+
+impl WebhookSecrets {
+    /// Secrets from the environment (the same variables the service reads), for `--url` targets.
+    pub fn from_env() -> Self {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        WebhookSecrets {
+            github: get("AIOPS_WEBHOOK_SECRET_GITHUB"),
+            alertmanager: get("AIOPS_WEBHOOK_SECRET_ALERTMANAGER"),
+        }
+    }
+
+    /// Fresh random-enough secrets for the embedded service (never leave this machine).
+    pub fn generate() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+            ^ u128::from(std::process::id()) << 64;
+        WebhookSecrets {
+            github: Some(format!("gh-{seed:032x}")),
+            alertmanager: Some(format!("am-{:032x}", seed.rotate_left(17))),
+        }
+    }
+}
+
+/// The reference service running as a child process.
+pub struct EmbeddedTarget {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+}
+
+impl EmbeddedTarget {
+    /// Start `current_exe --serve-reference 127.0.0.1:0` in its own process group (so a Ctrl-C
+    /// at the terminal reaches only the load tester, which then stops the service itself) and
+    /// wait for its listening line.
+    pub fn spawn(secrets: &WebhookSecrets) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()
+            .context("cannot find this executable to start the embedded reference service")?;
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--serve-reference")
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in [
+            ("AIOPS_WEBHOOK_SECRET_GITHUB", &secrets.github),
+            ("AIOPS_WEBHOOK_SECRET_ALERTMANAGER", &secrets.alertmanager),
+        ] {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
+        // A real LLM endpoint in the environment would turn a load test into a bill.
+        cmd.env_remove("AIOPS_LLM_BASE_URL");
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().with_context(|| {
+            format!(
+                "cannot start the embedded reference service ({} --serve-reference)",
+                exe.display()
+            )
+        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("the embedded reference service has no stdout pipe"))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(line) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the service never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("cannot read the embedded reference service's stdout: {e}");
+            }
+            Err(_) => {
+                let status = child.try_wait().ok().flatten();
+                let _ = child.kill();
+                let _ = child.wait();
+                match status {
+                    Some(status) => bail!(
+                        "the embedded reference service exited ({status}) before listening; see its messages above"
+                    ),
+                    None => bail!(
+                        "the embedded reference service did not print its listening line within {}s",
+                        START_TIMEOUT.as_secs()
+                    ),
+                }
+            }
+        };
+        let Some(rest) = line.trim().strip_prefix(LISTENING_PREFIX) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("unexpected first line from the embedded reference service: {line:?}");
+        };
+        Ok(EmbeddedTarget {
+            base_url: rest.trim_end_matches('/').to_string(),
+            child,
+        })
+    }
+
+    /// Process id, for resource sampling.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status if the service already exited (it died during the run).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGTERM (graceful), then kill after 5 s. Returns an error text if it had died earlier.
+    pub fn stop(mut self) -> Option<String> {
+        if let Some(status) = self.exited() {
+            return Some(format!(
+                "the embedded reference service had exited during the run ({status})"
+            ));
+        }
+        drop(self.child.stdin.take());
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for EmbeddedTarget {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Check that `base_url` answers `GET /health` within a few seconds; the error names the URL
+/// and the cause.
+pub async fn preflight(base_url: &str) -> anyhow::Result<()> {
+    let url = format!("{}/health", base_url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build the http client")?;
+    match client.get(&url).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            // Read the body so a half-broken server shows here, not mid-run.
+            let _ = resp.bytes().await;
+            if status.is_server_error() {
+                bail!("target {url} answered {status}; is the service healthy?");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                cause.push_str(": ");
+                cause.push_str(&s.to_string());
+                source = s.source();
+            }
+            bail!(
+                "cannot reach the target at {url}: {cause}; start the service or pass a reachable --url"
+            )
+        }
+    }
+}
+
+/// Run the reference service in this process until SIGTERM, Ctrl-C or stdin closes (the
+/// load tester died), printing its listening line on stdout.
+pub fn serve_reference(bind: SocketAddr) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the tokio runtime")?;
+    let config = aiops_service::server::Config {
+        bind,
+        redis_url: None,
+        ..aiops_service::server::Config::default()
+    };
+    runtime.block_on(aiops_service::server::run(config, shutdown_signal()))
+}
+
+async fn shutdown_signal() {
+    let stdin_closed = async {
+        // EOF on stdin: the parent is gone (or asked us to stop).
+        // A plain thread, not spawn_blocking: the runtime must not wait for it on exit.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            loop {
+                match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = stdin_closed => {}
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
