@@ -39,7 +39,7 @@ impl ImportError {
             path: path.into(),
             line: e.line(),
             column: e.column(),
-            message: strip_position(&e),
+            message: strip_position(e),
         }
     }
 }
