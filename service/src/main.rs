@@ -13,7 +13,6 @@ use clap::Parser;
 #[command(
     name = "aiops-service",
     version,
-    about,
     after_help = "Environment:\n  \
         AIOPS_WEBHOOK_SECRET_GITHUB, _GITLAB, _PAGERDUTY, _ALERTMANAGER, _DATADOG\n      \
             webhook secrets; a source without one is accepted unauthenticated\n  \

@@ -55,13 +55,12 @@ impl Default for Config {
 
 /// The address could not be bound (in use, no permission...). The binary exits with code 2.
 #[derive(Debug, thiserror::Error)]
-#[error("could not listen on {addr}: {source}; is another process using it? pick another address with --bind")]
+#[error("could not listen on {addr}: {io}; is another process using it? pick another address with --bind")]
 pub struct BindError {
     /// The address asked for.
     pub addr: SocketAddr,
     /// What the OS said.
-    #[source]
-    pub source: std::io::Error,
+    pub io: std::io::Error,
 }
 
 /// A bound, ready-to-serve service.
@@ -89,9 +88,9 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(config.bind)
             .await
-            .map_err(|source| BindError {
+            .map_err(|io| BindError {
                 addr: config.bind,
-                source,
+                io,
             })?;
         let local_addr = listener
             .local_addr()

@@ -426,3 +426,33 @@ async fn full_agent_queue_drops_and_counts_instead_of_growing() {
     assert!(status.agent.queued <= 3, "{status:?}");
     assert!(status.agent.dropped >= total - 3, "{status:?}");
 }
+
+#[tokio::test]
+async fn every_fixture_is_accepted_with_real_sender_headers_and_signed_when_secrets_are_set() {
+    let mut secrets = Secrets::default();
+    for source in Source::ALL {
+        secrets.set(source, format!("{source}-secret"));
+    }
+    let state = AppState::builder().secrets(secrets).build().expect("state");
+    let router = app(state.clone());
+    for (source, event_name, body) in fixtures::ALL {
+        let mut request = Request::post(format!("/api/v1/webhooks/{source}"))
+            .body(Body::from(*body))
+            .expect("request");
+        let mut headers = fixtures::headers_for(*source, event_name);
+        signature::sign_headers(*source, &format!("{source}-secret"), body, &mut headers);
+        *request.headers_mut() = headers;
+        let answer = send(&router, request).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::ACCEPTED,
+            "{source} {event_name}: {}",
+            answer.text()
+        );
+        assert_eq!(answer.json()["status"], "accepted");
+    }
+    let status = state.webhooks_status();
+    let accepted: u64 = status.sources.values().map(|s| s.accepted).sum();
+    assert_eq!(accepted, fixtures::ALL.len() as u64);
+    assert!(status.sources.values().all(|s| s.rejected == 0));
+}
