@@ -95,8 +95,15 @@ pub fn validate(results: &BenchmarkResults) -> Result<(), String> {
     if results.benchmarks.is_empty() {
         return Err("the benchmarks list is empty; nothing to compare".into());
     }
+    let mut seen = std::collections::BTreeSet::new();
     for b in &results.benchmarks {
         validate_benchmark(b)?;
+        if !seen.insert(b.name.as_str()) {
+            return Err(format!(
+                "benchmark {:?} appears twice; names must be unique",
+                b.name
+            ));
+        }
     }
     Ok(())
 }

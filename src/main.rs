@@ -61,6 +61,10 @@ enum Command {
         /// Read a criterion `--save-baseline NAME` set instead of the last run (`new`).
         #[arg(long)]
         baseline: Option<String>,
+        /// Also import gungraun/callgrind summaries (instruction counts) below this folder,
+        /// for example target/gungraun.
+        #[arg(long)]
+        callgrind_dir: Option<PathBuf>,
         /// Also include the benchmarks of these result files (for example load_results.json).
         #[arg(long)]
         include: Vec<PathBuf>,
@@ -192,9 +196,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Collect {
             criterion_dir,
             baseline,
+            callgrind_dir,
             include,
             output,
-        } => collect(&criterion_dir, baseline, &include, &output),
+        } => collect(
+            &criterion_dir,
+            baseline,
+            callgrind_dir.as_deref(),
+            &include,
+            &output,
+        ),
         Command::Baseline { command } => match command {
             BaselineCommand::Save {
                 name,
@@ -304,6 +315,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn collect(
     criterion_dir: &Path,
     baseline: Option<String>,
+    callgrind_dir: Option<&Path>,
     include: &[PathBuf],
     output: &Path,
 ) -> Result<ExitCode> {
@@ -311,12 +323,26 @@ fn collect(
     if let Some(name) = baseline {
         importer = importer.with_baseline(name);
     }
-    let mut benchmarks = importer.import().with_context(|| {
-        format!(
-            "cannot import criterion output from {}",
+    let other_sources = callgrind_dir.is_some() || !include.is_empty();
+    let mut benchmarks = if other_sources && !criterion_dir.exists() {
+        eprintln!(
+            "warning: no criterion output at {}; collecting the other sources only",
             criterion_dir.display()
-        )
-    })?;
+        );
+        Vec::new()
+    } else {
+        importer.import().with_context(|| {
+            format!(
+                "cannot import criterion output from {}",
+                criterion_dir.display()
+            )
+        })?
+    };
+    if let Some(dir) = callgrind_dir {
+        let imported = aiops_bench::import::callgrind::import_dir(dir)
+            .with_context(|| format!("cannot import callgrind summaries from {}", dir.display()))?;
+        benchmarks.extend(imported);
+    }
     for path in include {
         benchmarks.extend(io::load(path)?.benchmarks);
     }

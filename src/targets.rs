@@ -364,4 +364,57 @@ mod tests {
         let t = Targets::load(&path).unwrap();
         assert!(t.latency.len() >= 3 && !t.throughput.is_empty() && t.resources.is_some());
     }
+
+    fn load_entry(name: &str, p95_ms: f64, rps: f64, success: f64) -> Benchmark {
+        let mut b = Benchmark::new(name, Kind::Load, "goose");
+        b.latency_ms = Some(crate::result::LatencyMs {
+            min: p95_ms / 4.0,
+            max: p95_ms * 2.0,
+            mean: p95_ms / 2.0,
+            median: p95_ms / 2.0,
+            p95: Some(p95_ms),
+            p99: Some(p95_ms * 1.5),
+        });
+        b.throughput_ops_per_second = Some(rps);
+        b.success_rate = Some(success);
+        b
+    }
+
+    #[test]
+    fn shipped_targets_judge_load_test_names() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/targets.toml");
+        let t = Targets::load(&path).unwrap();
+        let results = |health_p95: f64, success: f64, rss_mb: u64| BenchmarkResults {
+            schema_version: 1,
+            timestamp: String::new(),
+            metadata: Default::default(),
+            resources: Some(crate::result::ResourceUsage {
+                rss_idle_bytes: Some(rss_mb << 20),
+                rss_peak_bytes: Some(rss_mb << 20),
+                open_files_peak: Some(20),
+                ..Default::default()
+            }),
+            benchmarks: vec![
+                load_entry("load/health_check", health_p95, 30.0, 100.0),
+                load_entry("load/health_check/GET /health", health_p95, 30.0, 100.0),
+                load_entry("load/mixed_api", 40.0, 20.0, success),
+                load_entry("load/mixed_api/POST /webhooks/github", 40.0, 2.0, 50.0),
+            ],
+        };
+        let missed = |r: &BenchmarkResults| -> Vec<String> {
+            check(&t, r)
+                .into_iter()
+                .filter(|o| o.status == TargetStatus::Missed)
+                .map(|o| format!("{} [{}]", o.target, o.subject))
+                .collect()
+        };
+        assert_eq!(missed(&results(2.0, 100.0, 100)), Vec::<String>::new());
+        let bad = missed(&results(12.0, 98.0, 600));
+        assert_eq!(bad.len(), 4, "{bad:?}");
+        assert!(bad[0].contains("health") && bad[0].contains("load/health_check"));
+        assert!(bad
+            .iter()
+            .any(|m| m.contains("error rate") && m.contains("load/mixed_api")));
+        assert!(bad.iter().any(|m| m.contains("memory idle")));
+    }
 }
