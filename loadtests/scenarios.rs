@@ -303,7 +303,7 @@ async fn one_request(user: &mut GooseUser, shared: &Shared, index: u64, due: Ins
             None,
         ),
         Kind::Webhooks => {
-            if index % 2 == 0 {
+            if index.is_multiple_of(2) {
                 let body = fixtures::GITHUB_PULL_REQUEST.to_vec();
                 let mut headers = fixtures::headers_for(Source::Github, "pull_request");
                 if let Some(secret) = &shared.secrets.github {

@@ -1,0 +1,312 @@
+//! Integration tests of the `loadtest` binary: embedded target, unreachable and invalid input,
+//! a deliberately slow server, a server that dies mid-run and Ctrl-C.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aiops_bench::result::{Benchmark, BenchmarkResults, SCHEMA_VERSION};
+use assert_cmd::cargo::CommandCargoExt;
+
+fn loadtest() -> Command {
+    Command::cargo_bin("loadtest").expect("loadtest binary is built")
+}
+
+fn read_results(path: &Path) -> BenchmarkResults {
+    let bytes = std::fs::read(path).expect("the result file is written");
+    let results: BenchmarkResults =
+        serde_json::from_slice(&bytes).expect("the result file parses as BenchmarkResults");
+    assert_eq!(results.schema_version, SCHEMA_VERSION);
+    assert!(!results.benchmarks.is_empty());
+    results
+}
+
+fn entry<'a>(results: &'a BenchmarkResults, name: &str) -> &'a Benchmark {
+    results
+        .benchmarks
+        .iter()
+        .find(|b| b.name == name)
+        .unwrap_or_else(|| panic!("no benchmark named {name} in the result file"))
+}
+
+/// A tiny HTTP/1.1 keep-alive server on 127.0.0.1 that answers every request with 200 `{}`
+/// after `delay`. `alive` false makes it drop every connection and stop accepting.
+struct TestServer {
+    addr: SocketAddr,
+    alive: Arc<AtomicBool>,
+    served: Arc<AtomicU64>,
+}
+
+impl TestServer {
+    fn start(delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let alive = Arc::new(AtomicBool::new(true));
+        let served = Arc::new(AtomicU64::new(0));
+        {
+            let alive = alive.clone();
+            let served = served.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if !alive.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let alive = alive.clone();
+                    let served = served.clone();
+                    std::thread::spawn(move || serve_connection(stream, delay, &alive, &served));
+                }
+            });
+        }
+        TestServer {
+            addr,
+            alive,
+            served,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn kill(&self) {
+        self.alive.store(false, Ordering::SeqCst);
+        // Wake the accept loop so it notices.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve_connection(
+    mut stream: TcpStream,
+    delay: Duration,
+    alive: &AtomicBool,
+    served: &AtomicU64,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if !alive.load(Ordering::SeqCst) {
+            return;
+        }
+        // Answer every complete request head in the buffer (GET only: no bodies).
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            std::thread::sleep(delay);
+            if !alive.load(Ordering::SeqCst) {
+                return;
+            }
+            let response =
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+            if stream.write_all(response).is_err() {
+                return;
+            }
+            served.fetch_add(1, Ordering::SeqCst);
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[test]
+fn embedded_target_counts_success_and_result_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("load.json");
+    let output = loadtest()
+        .args([
+            "--duration",
+            "3",
+            "--rps",
+            "50",
+            "--no-thresholds",
+            "--output",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("embedded reference service"), "{stdout}");
+    let results = read_results(&out);
+    let expected = 150.0;
+    for name in ["load/health_check", "load/mixed_api", "load/webhook_ingest"] {
+        let b = entry(&results, name);
+        let n = b.iterations as f64;
+        assert!(
+            (n - expected).abs() <= expected * 0.10,
+            "{name}: {n} requests, expected {expected} ± 10%"
+        );
+        assert_eq!(b.success_rate, Some(100.0), "{name}: {:?}", b.errors);
+        assert_eq!(b.error_count, 0);
+        let l = b.latency_ms.expect("latency measured");
+        assert!(l.min <= l.median && l.median <= l.p95.unwrap() && l.p95.unwrap() <= l.max);
+        assert_eq!(b.sample_count, Some(b.iterations));
+    }
+    // The webhook scenario really exercised the write path (accepted, signed).
+    let webhooks = entry(&results, "load/webhook_ingest");
+    assert_eq!(
+        webhooks.status_codes.get("202").copied(),
+        Some(webhooks.iterations),
+        "{:?}",
+        webhooks.status_codes
+    );
+    let r = results
+        .resources
+        .expect("embedded target resources are sampled");
+    assert!(r.rss_idle_bytes.unwrap() > 0);
+    assert!(r.rss_peak_bytes.unwrap() >= r.rss_idle_bytes.unwrap());
+    assert!(r.threads_peak.unwrap() >= 1);
+}
+
+#[test]
+fn unreachable_url_fails_fast_with_exit_2() {
+    // Bind then drop: a port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = loadtest()
+        .args(["--url", &url, "--duration", "5", "--output"])
+        .arg(dir.path().join("x.json"))
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+    assert!(!dir.path().join("x.json").exists());
+}
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    for args in [
+        vec!["--rps", "0"],
+        vec!["--duration", "0"],
+        vec!["--url", "not a url"],
+        vec!["--url", "ftp://127.0.0.1:21"],
+        vec!["--scenario", "extreme"],
+    ] {
+        let output = loadtest().args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn slow_server_latency_is_at_least_the_injected_delay() {
+    let server = TestServer::start(Duration::from_millis(50));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("slow.json");
+    let output = loadtest()
+        .args(["--url", &server.url(), "--only", "health"])
+        .args(["--duration", "2", "--rps", "20", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // 50 ms per request breaks the health p95 < 10 ms target: exit 1, naming it.
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("p95 latency"), "{stdout}");
+    let results = read_results(&out);
+    let b = entry(&results, "load/health_check");
+    assert!(
+        (b.iterations as i64 - 40).abs() <= 4,
+        "{} requests",
+        b.iterations
+    );
+    let l = b.latency_ms.unwrap();
+    assert!(l.min >= 50.0, "min {} ms under the injected 50 ms", l.min);
+    assert!(l.median >= 50.0, "median {} ms", l.median);
+    // Open model: requests overlap instead of queueing behind each other, so the tail is not
+    // inflated by the generator (a closed loop would stretch 40 requests over 2 s anyway, but
+    // here every request is sent on time).
+    assert!(l.p99.unwrap() < 50.0 * 4.0, "p99 {} ms", l.p99.unwrap());
+    assert!(results.resources.is_none());
+    assert!(server.served.load(Ordering::SeqCst) >= b.iterations);
+}
+
+#[test]
+fn target_dying_mid_run_counts_errors_and_writes_results() {
+    let server = TestServer::start(Duration::from_millis(1));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dies.json");
+    let child = loadtest()
+        .args(["--url", &server.url(), "--only", "health"])
+        .args(["--duration", "3", "--rps", "40", "--output"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("error rate"), "{stdout}");
+    let results = read_results(&out);
+    let b = entry(&results, "load/health_check");
+    assert!(b.error_count > 0, "{b:?}");
+    assert!(b.error_count < b.iterations);
+    assert!(!b.errors.is_empty());
+    assert_eq!(b.errors.iter().map(|e| e.count).sum::<u64>(), b.error_count);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_and_writes_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("interrupted.json");
+    let child = loadtest()
+        .args(["--duration", "30", "--rps", "20", "--output"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the load is running (the header is printed before the first scenario).
+    std::thread::sleep(Duration::from_secs(4));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("Interrupted"), "{stdout}");
+    let results = read_results(&out);
+    let b = entry(&results, "load/health_check");
+    assert!(b.iterations > 0 && b.iterations < 600, "{}", b.iterations);
+    assert_eq!(b.error_count, 0, "{:?}", b.errors);
+    // Only the scenario that was running is in the file.
+    assert!(results
+        .benchmarks
+        .iter()
+        .all(|b| b.group == "load/health_check"));
+}
