@@ -22,13 +22,15 @@ use aiops_bench::targets::{check, TargetStatus, Targets};
 
 const COMPARE_HELP: &str = "\
 How verdicts are decided (wall-clock statistics: p95, mean, median):
-  The baseline value b gets a noise band. hi = max(b, spread.max, ci.upper) x (1 + floor),
-  lo = min(b, spread.min, ci.lower) / (1 + floor), where spread is the min/max of the
-  statistic across the runs merged into the baseline (baseline save --from A --from B ...),
-  ci the baseline's confidence interval of the mean (mean metric only), and floor is
-  --noise-floor (default 60%) for a single-run baseline or --multi-run-noise-floor (default
-  20%) when the baseline holds >= 2 runs. On the shared 2-core machines criterion means of
-  identical code moved up to 1.7x between runs, hence the wide single-run floor.
+  The baseline value b gets a noise band:
+    hi = max(b x (1 + floor), max(spread.max, ci.upper) x (1 + margin))
+    lo = min(b / (1 + floor), min(spread.min, ci.lower) / (1 + margin))
+  floor is --noise-floor (default 60%) and always applies: on the shared 2-core machines
+  criterion means of identical code moved up to 1.7x between runs. spread is the min/max of
+  the statistic across the runs merged into the baseline (baseline save --from A --from B ...),
+  ci the baseline's confidence interval of the mean (mean metric only), margin is
+  --multi-run-noise-floor (default 20%). A multi-run spread can only widen the band: a few runs
+  often miss the full swing. Lower --noise-floor on a quiet, dedicated machine.
     regressed     current > hi x (1 + threshold)        (exit 1)
     improved      current < lo / (1 + threshold)
     unchanged     |change| <= 1%
@@ -94,10 +96,10 @@ enum Command {
         /// Allowed change of deterministic instruction counts, in percent.
         #[arg(long, default_value_t = 2.0)]
         instructions_threshold: f64,
-        /// Noise band around a single-run baseline, in percent.
+        /// Noise band around the baseline value, in percent (always applied).
         #[arg(long, default_value_t = 60.0)]
         noise_floor: f64,
-        /// Noise band added around a multi-run baseline's spread, in percent.
+        /// Margin around a multi-run baseline's spread and the mean's CI, in percent.
         #[arg(long, default_value_t = 20.0)]
         multi_run_noise_floor: f64,
         /// Report format.

@@ -91,6 +91,18 @@ proptest! {
     }
 
     #[test]
+    fn beyond_a_multi_run_spread_plus_margin_regresses(
+        lo in 1e-6..1e3f64, width in 1.0..3.0f64, extra in 1.0001..10.0f64, o in options(),
+    ) {
+        let hi = lo * width;
+        let b = (lo + hi) / 2.0;
+        let band = (b * (1.0 + o.noise_floor_pct / 100.0)).max(hi * (1.0 + o.multi_run_noise_floor_pct / 100.0));
+        let c = band * (1.0 + o.threshold_pct / 100.0) * extra;
+        let w = WallClock { baseline: b, spread: Some(MinMax { min: lo, max: hi }), ci: None, current: c };
+        prop_assert_eq!(judge_wall_clock(w, &o).0, Verdict::Regressed);
+    }
+
+    #[test]
     fn instruction_counts_gate_tightly(b in 1_000u64..1_000_000_000, pct in 0.0..10.0f64) {
         let bf = b as f64;
         prop_assert_eq!(judge_instructions(bf, None, bf, pct).0, Verdict::Unchanged);

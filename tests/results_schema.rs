@@ -95,3 +95,24 @@ fn schema_rejects_unknown_versions_empty_lists_and_negative_latencies() {
     negative["benchmarks"][0]["latency_ms"]["mean"] = (-1.0).into();
     assert!(!v.is_valid(&negative));
 }
+
+#[test]
+fn committed_baselines_load_and_match_the_schema() {
+    let v = validator();
+    let dir = root().join("baselines");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let is_json = path.extension().is_some_and(|e| e == "json");
+        if !is_json || path.file_name().is_some_and(|n| n == "schema.json") {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_valid(&v, &value);
+        aiops_bench::io::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        checked += 1;
+    }
+    // The schema itself is part of the repository either way; baselines come from CI runs.
+    assert!(dir.join("schema.json").is_file());
+    eprintln!("checked {checked} committed baseline(s)");
+}

@@ -15,7 +15,7 @@ impl ComparisonExporter for Markdown {
         let o = &c.options;
         let mut out = String::from("## Benchmark comparison\n\n");
         out.push_str(&format!(
-            "Metric: `{}`; wall-clock gate: noise band (single-run floor {}%, multi-run floor {}% around the baseline spread) + {}%; instruction counts: {}%.\n\n",
+            "Metric: `{}`; wall-clock gate: noise band (floor ±{}%, or the baseline spread + {}%, whichever is wider) + {}%; instruction counts: {}%.\n\n",
             o.metric.as_str(),
             o.noise_floor_pct,
             o.multi_run_noise_floor_pct,
