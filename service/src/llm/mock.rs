@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -384,7 +385,10 @@ pub fn spawn(latency: LatencyModel) -> std::io::Result<MockServer> {
         .spawn(move || {
             runtime.block_on(async move {
                 tokio::select! {
-                    result = axum::serve(listener, app) => {
+                    result = axum::serve(listener.tap_io(|tcp| {
+                        // Many small SSE writes: without NODELAY, Nagle + delayed ACK add ~40 ms.
+                        let _ = tcp.set_nodelay(true);
+                    }), app) => {
                         if let Err(e) = result {
                             eprintln!("error: llm mock server on {addr} stopped: {e}");
                         }

@@ -134,12 +134,12 @@ impl LatencyModel {
         }
     }
 
-    /// About `total_ms` per answer: 70 % before the first token, 30 % spread over
+    /// About `total_ms` per answer: 90 % before the first token, 10 % spread over
     /// [`FROM_MS_TOKENS`] tokens, no jitter. Answers are never faster than `total_ms`; longer
-    /// answers take proportionally longer (typically 1.0–1.2 × `total_ms`).
+    /// answers take a little longer (mock answers: 1.0–1.15 × `total_ms`).
     pub fn from_ms(total_ms: u64) -> Self {
         let total = Duration::from_millis(total_ms);
-        let ttft = total * 7 / 10;
+        let ttft = total * 9 / 10;
         let per_token = (total - ttft) / FROM_MS_TOKENS;
         // Rounding may lose a few ns: give them back to the first token.
         let ttft = total - per_token * FROM_MS_TOKENS;
