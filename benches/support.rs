@@ -163,7 +163,12 @@ impl Probe {
     }
 
     fn with_recorder(recorder: LatencyRecorder, warm_up: Duration) -> Probe {
-        let warm_up = if mode().quick { None } else { Some(warm_up) };
+        // `--quick` skips criterion's warm-up; `--test` runs each benchmark once and checks it.
+        let warm_up = if mode().quick || !mode().measuring() {
+            None
+        } else {
+            Some(warm_up)
+        };
         Probe {
             state: RefCell::new(ProbeState {
                 recorder,
@@ -192,11 +197,26 @@ impl Probe {
         self.state.borrow().recorder.count()
     }
 
-    /// Write the sidecar when this run measures and the benchmark ran (a benchmark excluded by
-    /// the name filter records nothing and leaves any earlier sidecar alone). Prints where.
+    /// End the benchmark. Measuring runs write the sidecar (unless the benchmark did not run:
+    /// one excluded by the name filter records nothing and leaves any earlier sidecar alone) and
+    /// print its percentiles; `--test` runs panic when an operation failed.
     pub fn finish(self) {
         let state = self.state.into_inner();
         let summary = state.recorder.summary();
+        if mode().test && summary.error_count > 0 {
+            // The smoke run (`-- --test`, CI) must fail when an operation fails.
+            panic!(
+                "{}: {} operation(s) failed: {}",
+                summary.name,
+                summary.error_count,
+                summary
+                    .errors
+                    .iter()
+                    .map(|e| format!("{} (x{})", e.message, e.count))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
         if !mode().measuring() || (summary.count == 0 && summary.error_count == 0) {
             return;
         }
