@@ -116,7 +116,7 @@ struct Cli {
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
     target_pid: Option<u32>,
 
-    /// Goose users, i.e. the most requests in flight at once (default: max(64, rps/4), at most 2000).
+    /// Goose users, i.e. the most requests in flight at once (default: max(64, rps/16), at most 1000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     users: Option<u64>,
 
@@ -177,7 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let users = cli
         .users
         .map(|u| u as usize)
-        .unwrap_or_else(|| ((rps / 4) as usize).clamp(64, 2000));
+        .unwrap_or_else(|| ((rps / 16) as usize).clamp(64, 1000));
     let kinds: Vec<Kind> = match cli.only {
         Some(k) => vec![k],
         None => Kind::ALL.to_vec(),
