@@ -41,8 +41,26 @@ struct TestServer {
     served: Arc<AtomicU64>,
 }
 
+/// A one-off stall: once `after` requests were answered, every request arriving during the next
+/// `length` waits until the stall ends.
+#[derive(Clone, Copy)]
+struct Stall {
+    after: u64,
+    length: Duration,
+}
+
+#[derive(Default)]
+struct StallState {
+    until: Option<Instant>,
+}
+
 impl TestServer {
     fn start(delay: Duration) -> Self {
+        Self::start_with(delay, None)
+    }
+
+    fn start_with(delay: Duration, stall: Option<Stall>) -> Self {
+        let state = Arc::new(std::sync::Mutex::new(StallState::default()));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let alive = Arc::new(AtomicBool::new(true));
@@ -58,7 +76,10 @@ impl TestServer {
                     let Ok(stream) = stream else { continue };
                     let alive = alive.clone();
                     let served = served.clone();
-                    std::thread::spawn(move || serve_connection(stream, delay, &alive, &served));
+                    let state = state.clone();
+                    std::thread::spawn(move || {
+                        serve_connection(stream, delay, &alive, &served, stall, &state)
+                    });
                 }
             });
         }
@@ -85,6 +106,8 @@ fn serve_connection(
     delay: Duration,
     alive: &AtomicBool,
     served: &AtomicU64,
+    stall: Option<Stall>,
+    state: &std::sync::Mutex<StallState>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     let mut buf = Vec::new();
@@ -96,6 +119,21 @@ fn serve_connection(
         // Answer every complete request head in the buffer (GET only: no bodies).
         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             buf.drain(..end + 4);
+            if let Some(stall) = stall {
+                let until = {
+                    let mut st = state.lock().unwrap();
+                    if st.until.is_none() && served.load(Ordering::SeqCst) >= stall.after {
+                        st.until = Some(Instant::now() + stall.length);
+                    }
+                    st.until
+                };
+                if let Some(until) = until {
+                    let now = Instant::now();
+                    if now < until {
+                        std::thread::sleep(until - now);
+                    }
+                }
+            }
             std::thread::sleep(delay);
             if !alive.load(Ordering::SeqCst) {
                 return;
@@ -309,4 +347,49 @@ fn ctrl_c_stops_and_writes_what_was_measured() {
         .benchmarks
         .iter()
         .all(|b| b.group == "load/health_check"));
+}
+
+#[test]
+fn a_stall_shows_in_the_tail_without_inflating_it() {
+    // At 50 req/s the server stalls for 1 s after ~1 s: about 50 requests arrive during the
+    // stall and wait for its end (0 to 1000 ms), the others are fast.
+    let server = TestServer::start_with(
+        Duration::ZERO,
+        Some(Stall {
+            after: 50,
+            length: Duration::from_secs(1),
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stall.json");
+    let output = loadtest()
+        .args([
+            "--url",
+            &server.url(),
+            "--only",
+            "health",
+            "--no-thresholds",
+        ])
+        .args(["--duration", "3", "--rps", "50", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let results = read_results(&out);
+    let b = entry(&results, "load/health_check");
+    // Open model: the stall did not slow the generator down.
+    assert!(
+        (b.iterations as i64 - 150).abs() <= 15,
+        "{} requests",
+        b.iterations
+    );
+    assert_eq!(b.error_count, 0);
+    let l = b.latency_ms.unwrap();
+    // Not hidden: the request that arrived first in the stall waited about the whole second.
+    assert!(l.max >= 900.0, "max {} ms hides the 1 s stall", l.max);
+    assert!(l.p95.unwrap() >= 500.0, "p95 {} ms", l.p95.unwrap());
+    // Not inflated: nobody waited (much) longer than the stall, and most requests were fast.
+    assert!(l.max <= 1500.0, "max {} ms is more than the stall", l.max);
+    assert!(l.median < 500.0, "median {} ms", l.median);
 }
