@@ -28,7 +28,7 @@ use aiops_service::webhook::{Event, Severity, Source};
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, SamplingMode};
 
-use crate::support::{self, mode, runtime, Probe};
+use crate::support::{self, local_runtime, mode, Probe};
 
 const WARM_UP: Duration = Duration::from_millis(1000);
 const MEASUREMENT: Duration = Duration::from_secs(3);
@@ -76,7 +76,7 @@ fn bench_triage(c: &mut Criterion, id: &str, agent: &TriageAgent, fresh: bool, s
     let mut seq = 0u64;
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
-            runtime().block_on(async {
+            local_runtime().block_on(async {
                 let mut call = probe.call();
                 for _ in 0..iters {
                     let event = if fresh {
@@ -145,7 +145,7 @@ fn bench_real_provider(c: &mut Criterion) {
     let mut seq = 0u64;
     group.bench_function(ID, |b| {
         b.iter_custom(|iters| {
-            runtime().block_on(async {
+            local_runtime().block_on(async {
                 let mut call = probe.call();
                 for _ in 0..iters {
                     seq += 1;
@@ -205,7 +205,7 @@ pub fn benches(c: &mut Criterion) {
 
     // Prime the cache with event 0 outside the timing.
     if !mode().list {
-        runtime()
+        local_runtime()
             .block_on(inprocess.triage(&sample_event(0)))
             .expect("the in-process mock answers");
     }

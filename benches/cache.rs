@@ -16,7 +16,7 @@ use aiops_service::cache::Cache;
 use criterion::{Criterion, Throughput};
 use serde_json::Value;
 
-use crate::support::{self, json_payload, mode, runtime, Probe};
+use crate::support::{self, json_payload, local_runtime, mode, runtime, Probe};
 
 const WARM_UP: Duration = Duration::from_millis(1000);
 const MEASUREMENT: Duration = Duration::from_secs(3);
@@ -40,24 +40,47 @@ pub fn redis_url() -> String {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_string())
 }
 
-/// The benchmarks' Redis connection, or why there is none. Connects once per process, outside
-/// any timing; the first failure prints the loud skip line (and exits the process when
-/// `AIOPS_REQUIRE_REDIS=1`, as in CI).
-fn shared_redis() -> Result<&'static RedisCache, &'static str> {
-    static REDIS: OnceLock<Result<RedisCache, String>> = OnceLock::new();
-    let result = REDIS.get_or_init(|| {
-        let url = redis_url();
-        runtime().block_on(RedisCache::connect(&url)).map_err(|e| {
-            let line = format!("Redis not reachable at {url}: Redis cache benchmarks skipped");
-            eprintln!("\n!!!!! {line} !!!!!\n       ({e})\n");
-            if std::env::var("AIOPS_REQUIRE_REDIS").is_ok_and(|v| v == "1") {
-                eprintln!(
-                    "error: AIOPS_REQUIRE_REDIS=1 but redis is not reachable at {url}: \
-                         start redis or set REDIS_URL"
-                );
-                std::process::exit(1);
-            }
-            format!("{line} ({e})")
+/// Which runtime a Redis connection serves (its connection driver task lives there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    /// [`support::local_runtime`]: sequential benchmarks.
+    Local,
+    /// [`support::runtime`]: concurrent benchmarks.
+    Shared,
+}
+
+/// The benchmarks' Redis connection on runtime `on`, or why there is none. Connects once per
+/// runtime, outside any timing; the first failure prints the loud skip line (and exits the
+/// process when `AIOPS_REQUIRE_REDIS=1`, as in CI) and is not retried.
+fn shared_redis(on: On) -> Result<&'static RedisCache, &'static str> {
+    static LOCAL: OnceLock<Result<RedisCache, String>> = OnceLock::new();
+    static SHARED: OnceLock<Result<RedisCache, String>> = OnceLock::new();
+    static FAILURE: OnceLock<String> = OnceLock::new();
+    if let Some(reason) = FAILURE.get() {
+        return Err(reason);
+    }
+    let (cell, rt) = match on {
+        On::Local => (&LOCAL, local_runtime()),
+        On::Shared => (&SHARED, runtime()),
+    };
+    let url = redis_url();
+    let result = cell.get_or_init(|| {
+        rt.block_on(RedisCache::connect(&url)).map_err(|e| {
+            FAILURE
+                .get_or_init(|| {
+                    let line =
+                        format!("Redis not reachable at {url}: Redis cache benchmarks skipped");
+                    eprintln!("\n!!!!! {line} !!!!!\n       ({e})\n");
+                    if std::env::var("AIOPS_REQUIRE_REDIS").is_ok_and(|v| v == "1") {
+                        eprintln!(
+                            "error: AIOPS_REQUIRE_REDIS=1 but redis is not reachable at {url}: \
+                             start redis or set REDIS_URL"
+                        );
+                        std::process::exit(1);
+                    }
+                    format!("{line} ({e})")
+                })
+                .clone()
         })
     });
     result.as_ref().map_err(String::as_str)
@@ -66,11 +89,11 @@ fn shared_redis() -> Result<&'static RedisCache, &'static str> {
 /// Redis for the benchmarks in `names` (full names), or `None` after recording their skip when
 /// Redis is unreachable. Nothing connects in `--list` mode or when the name filter excludes all
 /// of `names`.
-pub fn connect_redis(names: &[String]) -> Option<&'static RedisCache> {
+pub fn connect_redis(names: &[String], on: On) -> Option<&'static RedisCache> {
     if mode().list || !names.iter().any(|n| mode().may_select(n)) {
         return None;
     }
-    match shared_redis() {
+    match shared_redis(on) {
         Ok(redis) => Some(redis),
         Err(reason) => {
             support::skip_all(names, reason);
@@ -110,7 +133,7 @@ fn bench_writes(c: &mut Criterion, cache: Arc<dyn Cache>, backend: &str, ttl: Op
         group.throughput(Throughput::Bytes(len));
         group.bench_function(id.as_str(), |b| {
             b.iter_custom(|iters| {
-                runtime().block_on(async {
+                local_runtime().block_on(async {
                     let mut call = probe.call();
                     for _ in 0..iters {
                         let key = &keys[next % KEYS];
@@ -136,7 +159,7 @@ fn bench_reads(c: &mut Criterion, cache: Arc<dyn Cache>, backend: &str, ttl: Opt
         let id = format!("read/{backend}_{size}");
         let keys = keys(&format!("{REDIS_PREFIX}r:"), size);
         if !mode().list && mode().may_select(&format!("cache/{id}")) {
-            runtime().block_on(async {
+            local_runtime().block_on(async {
                 for key in &keys {
                     cache
                         .set(key, &value, ttl)
@@ -150,7 +173,7 @@ fn bench_reads(c: &mut Criterion, cache: Arc<dyn Cache>, backend: &str, ttl: Opt
         group.throughput(Throughput::Bytes(len));
         group.bench_function(id.as_str(), |b| {
             b.iter_custom(|iters| {
-                runtime().block_on(async {
+                local_runtime().block_on(async {
                     let mut call = probe.call();
                     for _ in 0..iters {
                         let key = &keys[next % KEYS];
@@ -195,7 +218,7 @@ fn bench_redis_batches(c: &mut Criterion, redis: &RedisCache) {
     let probe = Probe::with_bytes(format!("cache/{id}"), WARM_UP, len * BATCH as u64);
     group.bench_function(id.as_str(), |b| {
         b.iter_custom(|iters| {
-            runtime().block_on(async {
+            local_runtime().block_on(async {
                 let mut call = probe.call();
                 for _ in 0..iters {
                     let start = Instant::now();
@@ -212,7 +235,7 @@ fn bench_redis_batches(c: &mut Criterion, redis: &RedisCache) {
     let probe = Probe::with_bytes(format!("cache/{id}"), WARM_UP, len * BATCH as u64);
     group.bench_function(id.as_str(), |b| {
         b.iter_custom(|iters| {
-            runtime().block_on(async {
+            local_runtime().block_on(async {
                 let mut call = probe.call();
                 for _ in 0..iters {
                     let start = Instant::now();
@@ -259,7 +282,7 @@ pub fn benches(c: &mut Criterion) {
         group.finish();
         return;
     }
-    let Some(redis) = connect_redis(&redis_names) else {
+    let Some(redis) = connect_redis(&redis_names, On::Local) else {
         return;
     };
     let shared: Arc<dyn Cache> = Arc::new(redis.clone());

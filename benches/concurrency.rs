@@ -22,7 +22,7 @@ use criterion::{Criterion, Throughput};
 use tokio::task::JoinSet;
 
 use crate::agent::sample_event;
-use crate::cache::{connect_redis, REDIS_TTL};
+use crate::cache::{connect_redis, On, REDIS_TTL};
 use crate::support::{self, json_payload, mode, runtime, Probe};
 
 const WARM_UP: Duration = Duration::from_millis(1000);
@@ -174,7 +174,7 @@ pub fn benches(c: &mut Criterion) {
         .iter()
         .map(|id| format!("concurrency/{id}"))
         .collect();
-    let Some(redis) = connect_redis(&names) else {
+    let Some(redis) = connect_redis(&names, On::Shared) else {
         return;
     };
     let redis: Arc<dyn Cache> = Arc::new(redis.clone());

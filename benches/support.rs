@@ -134,6 +134,20 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
+/// A current-thread tokio runtime for sequential benchmarks (one operation at a time): the task
+/// under test and the tasks it talks to (the Redis connection driver, hyper's connection) run on
+/// the benchmark thread, so an operation is timed without cross-thread wake-ups. The
+/// `concurrency/*` benchmarks use [`runtime`] instead.
+pub fn local_runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("building the benchmark tokio runtime")
+    })
+}
+
 /// Records every operation of one benchmark; see the module documentation.
 pub struct Probe {
     state: RefCell<ProbeState>,

@@ -14,8 +14,8 @@ use aiops_service::webhook::{self, fixtures, signature, Secrets, Source, Webhook
 use criterion::{Criterion, Throughput};
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::cache::{connect_redis, REDIS_PREFIX, REDIS_TTL};
-use crate::support::{self, mode, runtime, Probe};
+use crate::cache::{connect_redis, On, REDIS_PREFIX, REDIS_TTL};
+use crate::support::{self, local_runtime, mode, Probe};
 
 const WARM_UP: Duration = Duration::from_millis(1000);
 const MEASUREMENT: Duration = Duration::from_secs(3);
@@ -126,7 +126,7 @@ fn bench_ingest(c: &mut Criterion, id: &str, cache: Arc<dyn Cache>) {
     let mut seq = 0u64;
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
-            runtime().block_on(async {
+            local_runtime().block_on(async {
                 let mut call = probe.call();
                 for _ in 0..iters {
                     seq += 1;
@@ -233,7 +233,7 @@ pub fn benches(c: &mut Criterion) {
         group.finish();
         return;
     }
-    if let Some(redis) = connect_redis(&[format!("webhook/{REDIS_ID}")]) {
+    if let Some(redis) = connect_redis(&[format!("webhook/{REDIS_ID}")], On::Local) {
         bench_ingest(c, REDIS_ID, Arc::new(redis.clone()));
     }
 }
