@@ -235,35 +235,40 @@ mod tests {
     #[test]
     fn imports_real_gungraun_summaries() {
         let benches = import_dir(fixture_dir()).expect("fixture summaries import");
-        let names: Vec<&str> = benches.iter().map(|b| b.name.as_str()).collect();
+        let got: Vec<(&str, Option<u64>)> = benches
+            .iter()
+            .map(|b| (b.name.as_str(), b.instructions))
+            .collect();
+        // Names and counts of the real `cargo bench --bench instructions` run that produced the
+        // fixture (also in baselines/instructions.json).
         assert_eq!(
-            names,
+            got,
             [
-                "callgrind/cache/cache_get/hit",
-                "callgrind/cache/cache_get/miss",
-                "callgrind/cache/cache_set/insert",
-                "callgrind/cache/cache_set/overwrite",
+                ("callgrind/agent/answer/plain", Some(5685)),
+                ("callgrind/cache/get/hit", Some(4684)),
+                ("callgrind/cache/set/overwrite", Some(7552)),
+                ("callgrind/webhook/parse/github", Some(266_899)),
+                ("callgrind/webhook/verify/github", Some(1_507_233)),
             ]
         );
-        let hit = &benches[0];
-        // Values captured from the real run that produced the fixture.
-        assert_eq!(hit.instructions, Some(4835));
-        assert_eq!(hit.source, sources::CALLGRIND);
-        assert_eq!(hit.kind, Kind::Micro);
-        assert_eq!(hit.group, "cache");
+        let parse = &benches[3];
+        assert_eq!(parse.source, sources::CALLGRIND);
+        assert_eq!(parse.kind, Kind::Micro);
+        assert_eq!(parse.group, "webhook");
+        assert_eq!(parse.iterations, 1);
         assert_eq!(
-            hit.deterministic_metric,
+            parse.deterministic_metric,
             Some(DeterministicMetric::Instructions)
         );
-        assert!(hit.latency_ms.is_none());
-        assert_eq!(benches[3].instructions, Some(7728));
+        assert!(parse.latency_ms.is_none());
+        assert!(parse.total_time_seconds > 0.0);
     }
 
     #[test]
     fn importer_trait_reports_callgrind_source() {
         let imp = CallgrindImporter::new(fixture_dir());
         assert_eq!(imp.source(), "callgrind");
-        assert_eq!(imp.import().expect("imports").len(), 4);
+        assert_eq!(imp.import().expect("imports").len(), 5);
     }
 
     #[test]

@@ -1,0 +1,218 @@
+//! Proves the instruction-count gate:
+//! (a) a real result with one benchmark made 30 % slower fails `compare`, naming it;
+//! (b) two real runs of unchanged code pass;
+//! (c) a real code change adding work to one parser (the test-only cargo feature
+//!     `aiops-service/extra-parse-work`) is caught, naming the GitHub parse benchmark;
+//! plus: the committed baseline compares cleanly against itself.
+//!
+//! (b) and (c) run `cargo bench --bench instructions` under valgrind. Without valgrind or
+//! gungraun-runner they print a skip line, unless `AIOPS_REQUIRE_VALGRIND=1` (CI), where absence
+//! fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aiops_bench::import::callgrind::import_dir;
+use aiops_bench::result::{BenchmarkResults, DeterministicMetric};
+use assert_cmd::cargo::CommandCargoExt;
+
+const FEATURE: &str = "extra-parse-work";
+const GITHUB_PARSE: &str = "callgrind/webhook/parse/github";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn write_results(path: &Path, results: &BenchmarkResults) {
+    let text = serde_json::to_string_pretty(results).expect("results serialize");
+    std::fs::write(path, text).expect("write results file");
+}
+
+/// Run `aiops-bench compare --baseline base current`; returns (exit code, stdout + stderr).
+fn compare(base: &Path, current: &Path) -> (i32, String) {
+    let out = Command::cargo_bin("aiops-bench")
+        .expect("aiops-bench binary")
+        .args(["compare", "--baseline"])
+        .arg(base)
+        .arg(current)
+        .output()
+        .expect("run aiops-bench compare");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The report line of benchmark `name`.
+fn line_of<'t>(report: &'t str, name: &str) -> Option<&'t str> {
+    report.lines().find(|l| l.contains(name))
+}
+
+#[test]
+fn a_real_result_with_one_benchmark_30_percent_slower_fails_naming_it() {
+    let benches = import_dir(root().join("tests/fixtures/callgrind")).expect("real fixture");
+    assert!(benches.len() >= 2, "fixture has several benchmarks");
+    let base = BenchmarkResults::new(benches);
+    let mut slower = base.clone();
+    let victim = slower.benchmarks[1].name.clone();
+    let ir = slower.benchmarks[1].instructions.expect("callgrind count");
+    slower.benchmarks[1].instructions = Some((ir as f64 * 1.3).round() as u64);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (b, c) = (dir.path().join("base.json"), dir.path().join("slower.json"));
+    write_results(&b, &base);
+    write_results(&c, &slower);
+
+    let (code, report) = compare(&b, &c);
+    assert_eq!(code, 1, "a 30% instruction regression must fail:\n{report}");
+    let line = line_of(&report, &victim).unwrap_or_else(|| panic!("{victim} named:\n{report}"));
+    assert!(line.to_lowercase().contains("regress"), "{line}");
+    // Only the slowed benchmark regressed.
+    let regressed = report
+        .lines()
+        .filter(|l| l.contains("callgrind/") && l.to_lowercase().contains("regress"))
+        .count();
+    assert_eq!(regressed, 1, "{report}");
+
+    // Just under the 2% tolerance passes; the gate is tight but not flaky.
+    let mut within = base.clone();
+    within.benchmarks[1].instructions = Some(ir + ir / 100);
+    write_results(&c, &within);
+    let (code, report) = compare(&b, &c);
+    assert_eq!(code, 0, "a 1% change is inside the 2% tolerance:\n{report}");
+}
+
+#[test]
+fn committed_baseline_compares_cleanly_against_itself() {
+    let base = root().join("baselines/instructions.json");
+    let results = aiops_bench::io::load(&base).expect("committed baseline loads");
+    assert!(
+        results.benchmarks.iter().all(|b| b.source == "callgrind"
+            && b.instructions.is_some()
+            && b.deterministic_metric == Some(DeterministicMetric::Instructions)),
+        "baselines/instructions.json holds only callgrind instruction counts"
+    );
+    for name in [
+        GITHUB_PARSE,
+        "callgrind/webhook/verify/github",
+        "callgrind/cache/get/hit",
+        "callgrind/agent/answer/plain",
+    ] {
+        assert!(
+            results.benchmarks.iter().any(|b| b.name == name),
+            "baseline lacks {name}"
+        );
+    }
+    let (code, report) = compare(&base, &base);
+    assert_eq!(code, 0, "{report}");
+}
+
+/// `Some(reason)` when the instruction benchmarks cannot run here.
+fn valgrind_missing() -> Option<String> {
+    let ok = |cmd: &str| {
+        Command::new(cmd)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !ok("valgrind") {
+        return Some("valgrind is not installed (run .ci/install-tools)".into());
+    }
+    if !ok("gungraun-runner") {
+        return Some("gungraun-runner is not installed (run .ci/install-tools)".into());
+    }
+    None
+}
+
+/// Skip (print a line) or, with `AIOPS_REQUIRE_VALGRIND=1`, fail.
+fn require_valgrind(test: &str) -> bool {
+    match valgrind_missing() {
+        None => true,
+        Some(reason) => {
+            if std::env::var("AIOPS_REQUIRE_VALGRIND").as_deref() == Ok("1") {
+                panic!("{test}: {reason}; AIOPS_REQUIRE_VALGRIND=1 requires it");
+            }
+            eprintln!("skipped {test}: {reason} (set AIOPS_REQUIRE_VALGRIND=1 to fail instead)");
+            false
+        }
+    }
+}
+
+/// Run the instruction benchmarks (optionally with extra cargo args) into a fresh gungraun home
+/// and return the imported result file.
+fn bench_run(dir: &Path, label: &str, extra: &[&str]) -> PathBuf {
+    let home = dir.join(format!("gungraun-{label}"));
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(root())
+        .args(["bench", "--bench", "instructions"])
+        .args(extra)
+        .env("GUNGRAUN_HOME", &home)
+        .env("GUNGRAUN_SAVE_SUMMARY", "json")
+        .env("CARGO_TERM_COLOR", "never");
+    let out = cmd.output().expect("run cargo bench");
+    assert!(
+        out.status.success(),
+        "cargo bench --bench instructions {extra:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let benches = import_dir(&home).expect("import the run's summaries");
+    let path = dir.join(format!("{label}.json"));
+    write_results(&path, &BenchmarkResults::new(benches));
+    path
+}
+
+#[test]
+fn b_unchanged_code_passes_and_c_extra_parse_work_is_caught() {
+    if !require_valgrind("gate_instructions::b_and_c") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = bench_run(dir.path(), "first", &[]);
+    let second = bench_run(dir.path(), "second", &[]);
+
+    // (b) identical code, two runs: every count is equal, compare passes.
+    let (code, report) = compare(&first, &second);
+    assert_eq!(code, 0, "two runs of unchanged code must pass:\n{report}");
+    let a = aiops_bench::io::load(&first).expect("first run");
+    let b = aiops_bench::io::load(&second).expect("second run");
+    assert_eq!(a.benchmarks.len(), b.benchmarks.len());
+    for (x, y) in a.benchmarks.iter().zip(&b.benchmarks) {
+        assert_eq!(x.name, y.name);
+        assert_eq!(
+            x.instructions, y.instructions,
+            "{} moved between runs",
+            x.name
+        );
+    }
+
+    // The fresh run of unchanged code also compares cleanly against the committed baseline.
+    let (code, report) = compare(&root().join("baselines/instructions.json"), &first);
+    assert_eq!(code, 0, "committed baseline vs fresh run:\n{report}");
+
+    // (c) the test-only feature adds work to the GitHub parser only.
+    let manifest = std::fs::read_to_string(root().join("service/Cargo.toml")).expect("manifest");
+    if !manifest.contains(FEATURE) {
+        let reason = format!("service/Cargo.toml declares no `{FEATURE}` feature");
+        if std::env::var("AIOPS_REQUIRE_VALGRIND").as_deref() == Ok("1") {
+            panic!("(c) cannot run: {reason}; add it (see baselines/README.md)");
+        }
+        eprintln!("skipped (c): {reason} (AIOPS_REQUIRE_VALGRIND=1 fails instead)");
+        return;
+    }
+    let feature = format!("aiops-service/{FEATURE}");
+    let changed = bench_run(dir.path(), "extra-parse-work", &["--features", &feature]);
+    let (code, report) = compare(&first, &changed);
+    assert_eq!(code, 1, "extra parse work must fail the gate:\n{report}");
+    let line = line_of(&report, GITHUB_PARSE)
+        .unwrap_or_else(|| panic!("{GITHUB_PARSE} named in:\n{report}"));
+    assert!(line.to_lowercase().contains("regress"), "{line}");
+    let verify_line = line_of(&report, "callgrind/webhook/verify/github").expect("verify row");
+    assert!(
+        !verify_line.to_lowercase().contains("regress"),
+        "only parsing got slower: {verify_line}"
+    );
+}
