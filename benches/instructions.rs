@@ -58,10 +58,17 @@ fn cache_fixture(preload: usize, present: bool) -> CacheFixture {
                 .expect("memory cache set cannot fail");
         }
     });
-    // moka runs its pending maintenance on the first operation after a time-based deadline;
-    // under valgrind, whether setup crossed it depended on machine load (a miss moved between
-    // 2410 and 3141 instructions). Waiting past the deadline makes every run do the same work.
+    // moka runs its pending maintenance inline on the first operation after a time-based
+    // deadline; under valgrind, whether the measured operation crossed it depended on machine
+    // load (a miss moved between 2410 and 3141 instructions). So: wait past the deadline, let one
+    // unmeasured read run the maintenance now, and measure right after, far from the next one.
     std::thread::sleep(Duration::from_millis(1000));
+    rt.block_on(async {
+        cache
+            .get("preload:0")
+            .await
+            .expect("memory cache get cannot fail")
+    });
     CacheFixture {
         rt,
         cache,
