@@ -97,7 +97,6 @@ fn committed_baseline_compares_cleanly_against_itself() {
     for name in [
         GITHUB_PARSE,
         "callgrind/webhook/verify/github",
-        "callgrind/cache/get/hit",
         "callgrind/agent/answer/plain",
     ] {
         assert!(
