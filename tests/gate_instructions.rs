@@ -5,7 +5,7 @@
 //!     `aiops-service/extra-parse-work`) is caught, naming the GitHub parse benchmark;
 //! plus: the committed baseline compares cleanly against itself.
 //!
-//! (b) and (c) run `cargo bench --bench instructions` under valgrind. Without valgrind or
+//! (b) and (c) run `cargo bench --features callgrind --bench instructions` under valgrind. Without valgrind or
 //! gungraun-runner they print a skip line, unless `AIOPS_REQUIRE_VALGRIND=1` (CI), where absence
 //! fails.
 
@@ -146,7 +146,7 @@ fn bench_run(dir: &Path, label: &str, extra: &[&str]) -> PathBuf {
     let home = dir.join(format!("gungraun-{label}"));
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root())
-        .args(["bench", "--bench", "instructions"])
+        .args(["bench", "--features", "callgrind", "--bench", "instructions"])
         .args(extra)
         .env("GUNGRAUN_HOME", &home)
         .env("GUNGRAUN_SAVE_SUMMARY", "json")
@@ -154,7 +154,7 @@ fn bench_run(dir: &Path, label: &str, extra: &[&str]) -> PathBuf {
     let out = cmd.output().expect("run cargo bench");
     assert!(
         out.status.success(),
-        "cargo bench --bench instructions {extra:?} failed:\n{}{}",
+        "cargo bench --features callgrind --bench instructions {extra:?} failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
