@@ -238,7 +238,8 @@ impl TriageAgent {
 
     async fn cached(&self, key: &str) -> Option<Triage> {
         match self.cache.get(key).await {
-            Ok(Some(value)) => match serde_json::from_value::<Triage>(value) {
+            // Deserialize from the shared value by reference: no copy of the cached JSON.
+            Ok(Some(value)) => match Triage::deserialize(&*value) {
                 Ok(mut triage) => {
                     triage.from_cache = true;
                     Some(triage)

@@ -13,10 +13,26 @@ async fn set_get_overwrite_and_missing() {
     assert_eq!(c.backend(), "memory");
     assert_eq!(c.get("absent").await.unwrap(), None);
     c.set("k", &json!({"a": 1}), None).await.unwrap();
-    assert_eq!(c.get("k").await.unwrap(), Some(json!({"a": 1})));
+    assert_eq!(c.get("k").await.unwrap(), Some(Arc::new(json!({"a": 1}))));
     c.set("k", &json!([1, 2]), None).await.unwrap();
-    assert_eq!(c.get("k").await.unwrap(), Some(json!([1, 2])));
+    assert_eq!(c.get("k").await.unwrap(), Some(Arc::new(json!([1, 2]))));
     c.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn reads_share_the_stored_value_without_copying() {
+    let c = MemoryCache::new(100);
+    c.set("k", &json!({"big": [1, 2, 3]}), None).await.unwrap();
+    let first = c.get("k").await.unwrap().expect("hit");
+    let second = c.get("k").await.unwrap().expect("hit");
+    // Both reads hand out the one stored allocation (a refcount bump, no deep copy).
+    assert!(Arc::ptr_eq(&first, &second));
+    // An overwrite stores a new value; earlier readers keep the old one.
+    c.set("k", &json!(2), None).await.unwrap();
+    let third = c.get("k").await.unwrap().expect("hit");
+    assert!(!Arc::ptr_eq(&first, &third));
+    assert_eq!(*first, json!({"big": [1, 2, 3]}));
+    assert_eq!(*third, json!(2));
 }
 
 #[tokio::test]
@@ -29,11 +45,11 @@ async fn ttl_expires_per_entry() {
         .await
         .unwrap();
     c.set("forever", &json!("f"), None).await.unwrap();
-    assert_eq!(c.get("short").await.unwrap(), Some(json!("s")));
+    assert_eq!(c.get("short").await.unwrap(), Some(Arc::new(json!("s"))));
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(c.get("short").await.unwrap(), None, "short ttl must expire");
-    assert_eq!(c.get("long").await.unwrap(), Some(json!("l")));
-    assert_eq!(c.get("forever").await.unwrap(), Some(json!("f")));
+    assert_eq!(c.get("long").await.unwrap(), Some(Arc::new(json!("l"))));
+    assert_eq!(c.get("forever").await.unwrap(), Some(Arc::new(json!("f"))));
 }
 
 #[tokio::test]
@@ -44,7 +60,7 @@ async fn overwrite_resets_ttl() {
         .unwrap();
     c.set("k", &json!(2), None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
-    assert_eq!(c.get("k").await.unwrap(), Some(json!(2)));
+    assert_eq!(c.get("k").await.unwrap(), Some(Arc::new(json!(2))));
 }
 
 #[tokio::test]
@@ -52,7 +68,7 @@ async fn set_if_absent_only_first_wins() {
     let c = MemoryCache::new(100);
     assert!(c.set_if_absent("d", &json!(1), None).await.unwrap());
     assert!(!c.set_if_absent("d", &json!(2), None).await.unwrap());
-    assert_eq!(c.get("d").await.unwrap(), Some(json!(1)));
+    assert_eq!(c.get("d").await.unwrap(), Some(Arc::new(json!(1))));
     // After expiry the key is absent again.
     assert!(c
         .set_if_absent("e", &json!(1), Some(Duration::from_millis(30)))
@@ -60,7 +76,7 @@ async fn set_if_absent_only_first_wins() {
         .unwrap());
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert!(c.set_if_absent("e", &json!(2), None).await.unwrap());
-    assert_eq!(c.get("e").await.unwrap(), Some(json!(2)));
+    assert_eq!(c.get("e").await.unwrap(), Some(Arc::new(json!(2))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

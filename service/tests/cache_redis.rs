@@ -2,6 +2,7 @@
 //! reachable these tests print `SKIP: ...` and pass, unless `AIOPS_REQUIRE_REDIS=1` (CI), where
 //! they fail. Every test uses its own random key prefix, so parallel runs do not collide.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aiops_service::cache::redis::RedisCache;
@@ -44,7 +45,7 @@ async fn set_get_delete_roundtrip() {
     assert_eq!(c.get(&k).await.unwrap(), None);
     let v = json!({"severity": "critical", "n": [1, 2, 3], "s": "é\"\n"});
     c.set(&k, &v, Some(Duration::from_secs(30))).await.unwrap();
-    assert_eq!(c.get(&k).await.unwrap(), Some(v));
+    assert_eq!(c.get(&k).await.unwrap(), Some(Arc::new(v)));
     assert!(c.delete(&k).await.unwrap());
     assert!(!c.delete(&k).await.unwrap());
     assert_eq!(c.get(&k).await.unwrap(), None);
@@ -57,7 +58,7 @@ async fn ttl_expires() {
     c.set(&k, &json!(1), Some(Duration::from_millis(50)))
         .await
         .unwrap();
-    assert_eq!(c.get(&k).await.unwrap(), Some(json!(1)));
+    assert_eq!(c.get(&k).await.unwrap(), Some(Arc::new(json!(1))));
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(c.get(&k).await.unwrap(), None);
 }
@@ -69,7 +70,7 @@ async fn set_if_absent_is_nx() {
     let ttl = Some(Duration::from_secs(30));
     assert!(c.set_if_absent(&k, &json!("first"), ttl).await.unwrap());
     assert!(!c.set_if_absent(&k, &json!("second"), ttl).await.unwrap());
-    assert_eq!(c.get(&k).await.unwrap(), Some(json!("first")));
+    assert_eq!(c.get(&k).await.unwrap(), Some(Arc::new(json!("first"))));
     c.delete(&k).await.unwrap();
 }
 
@@ -114,7 +115,7 @@ async fn pipelined_get_many_set_many() {
     let got = c.get_many(&query).await.unwrap();
     assert_eq!(got.len(), 11);
     for (i, v) in got.iter().take(10).enumerate() {
-        assert_eq!(v, &Some(json!({ "i": i })));
+        assert_eq!(v, &Some(Arc::new(json!({ "i": i }))));
     }
     assert_eq!(got[10], None);
     assert!(c.get_many(&[]).await.unwrap().is_empty());

@@ -1,4 +1,8 @@
 //! In-process cache backend on moka with per-entry TTL (moka [`Expiry`]).
+//!
+//! Values are stored as `Arc<Value>`: `set` copies the borrowed value once into an `Arc`, and every
+//! `get` returns a clone of that `Arc` (a reference-count increment), so reads never deep-copy the
+//! JSON tree.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +13,8 @@ use serde_json::Value;
 
 use super::{Cache, CacheError};
 
-/// A stored value with its own time to live (`None` = never expires).
+/// A stored value with its own time to live (`None` = never expires). The value is shared with
+/// readers (`Arc`), so cloning an entry (moka clones on every hit) is cheap.
 #[derive(Clone)]
 struct Stored {
     value: Arc<Value>,
@@ -63,8 +68,8 @@ impl Cache for MemoryCache {
         "memory"
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Value>, CacheError> {
-        Ok(self.inner.get(key).await.map(|s| (*s.value).clone()))
+    async fn get(&self, key: &str) -> Result<Option<Arc<Value>>, CacheError> {
+        Ok(self.inner.get(key).await.map(|s| s.value))
     }
 
     async fn set(&self, key: &str, value: &Value, ttl: Option<Duration>) -> Result<(), CacheError> {

@@ -1,5 +1,6 @@
 //! One async [`Cache`] trait with an in-process backend (moka) and a Redis backend.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,11 +20,18 @@ pub enum CacheError {
 }
 
 /// Get/set with TTL/delete of JSON values.
+///
+/// Reads return `Arc<Value>`: the in-process backend hands out the stored value itself (shared,
+/// read-only), so a hit is a lookup plus a reference-count increment, never a deep copy of the JSON
+/// tree. Remote backends wrap their freshly parsed value once. Callers needing an owned, mutable
+/// value clone it explicitly (`Value::clone(&arc)`).
 #[async_trait]
 pub trait Cache: Send + Sync {
     /// Short backend name reported by `/health`: `memory` or `redis`.
     fn backend(&self) -> &'static str;
-    async fn get(&self, key: &str) -> Result<Option<Value>, CacheError>;
+    /// The value stored under `key`, or `None` on a miss or after expiry. Shared (`Arc`), not
+    /// copied: see the trait documentation.
+    async fn get(&self, key: &str) -> Result<Option<Arc<Value>>, CacheError>;
     /// Store `value`; `ttl = None` means no expiry.
     async fn set(&self, key: &str, value: &Value, ttl: Option<Duration>) -> Result<(), CacheError>;
     /// Store only if the key is absent (atomic). Returns `true` when it was stored. Used for dedupe.
@@ -41,8 +49,6 @@ pub trait Cache: Send + Sync {
 
 pub mod memory;
 pub mod redis;
-
-use std::sync::Arc;
 
 /// Default entry bound of the memory cache chosen by [`select`].
 pub const DEFAULT_MEMORY_CAPACITY: u64 = 100_000;

@@ -2,6 +2,7 @@
 //! operation timeout so a dead Redis yields a [`CacheError`], never a hang.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -39,11 +40,13 @@ fn ttl_ms(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64).max(1)
 }
 
-fn decode(key: &str, raw: Option<String>) -> Result<Option<Value>, CacheError> {
+/// Parse a stored JSON text; the fresh value is wrapped in an `Arc` once (no copy) to match
+/// [`Cache::get`].
+fn decode(key: &str, raw: Option<String>) -> Result<Option<Arc<Value>>, CacheError> {
     match raw {
         None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
+        Some(text) => serde_json::from_str::<Value>(&text)
+            .map(|v| Some(Arc::new(v)))
             .map_err(|e| CacheError::Serialization(format!("key '{key}': {e}"))),
     }
 }
@@ -117,8 +120,9 @@ impl RedisCache {
         }
     }
 
-    /// Fetch many keys in one pipelined round trip; the result is in `keys` order.
-    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Value>>, CacheError> {
+    /// Fetch many keys in one pipelined round trip; the result is in `keys` order. Values are
+    /// `Arc`-wrapped like [`Cache::get`] results.
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Arc<Value>>>, CacheError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -159,7 +163,7 @@ impl Cache for RedisCache {
         "redis"
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Value>, CacheError> {
+    async fn get(&self, key: &str) -> Result<Option<Arc<Value>>, CacheError> {
         let mut conn = self.conn.clone();
         let mut cmd = ::redis::cmd("GET");
         cmd.arg(key);
