@@ -146,7 +146,13 @@ fn bench_run(dir: &Path, label: &str, extra: &[&str]) -> PathBuf {
     let home = dir.join(format!("gungraun-{label}"));
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root())
-        .args(["bench", "--features", "callgrind", "--bench", "instructions"])
+        .args([
+            "bench",
+            "--features",
+            "callgrind",
+            "--bench",
+            "instructions",
+        ])
         .args(extra)
         .env("GUNGRAUN_HOME", &home)
         .env("GUNGRAUN_SAVE_SUMMARY", "json")
