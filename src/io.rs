@@ -8,7 +8,7 @@ use crate::result::{Benchmark, BenchmarkResults, SCHEMA_VERSION};
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
@@ -29,7 +29,7 @@ pub enum ResultsError {
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     /// The file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         #[source]

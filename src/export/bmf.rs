@@ -17,9 +17,13 @@ impl ResultsExporter for Bmf {
         for b in results.benchmarks.iter().filter(|b| b.skipped.is_none()) {
             let mut measures = Map::new();
             if let Some(l) = &b.latency_ms {
+                // criterion's CI is of its sample means; the value is the per-operation mean
+                // (sidecar), which can lie outside it: then bracket with min/max instead.
                 let (lo, hi) = match &b.mean_ci {
-                    Some(ci) => (ci.lower_ms, ci.upper_ms),
-                    None => (l.min, l.max),
+                    Some(ci) if ci.lower_ms <= l.mean && l.mean <= ci.upper_ms => {
+                        (ci.lower_ms, ci.upper_ms)
+                    }
+                    _ => (l.min, l.max),
                 };
                 measures.insert(
                     "latency".into(),
