@@ -288,8 +288,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         "loadtest".to_string(),
         env!("CARGO_PKG_VERSION").to_string(),
     );
-    let json = serde_json::to_vec_pretty(&results).context("cannot serialize the results")?;
-    std::fs::write(&cli.output, json).with_context(|| {
+    // atomic write through the results library; creates missing parent folders
+    aiops_bench::io::save(&cli.output, &results, true).with_context(|| {
         format!(
             "cannot write the result file {}; pass a writable --output",
             cli.output.display()
