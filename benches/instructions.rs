@@ -4,7 +4,7 @@
 //! runs of the same binary, so `aiops-bench compare` can gate it tightly (2 %) where wall-clock
 //! numbers on shared runners cannot be trusted.
 //!
-//! Run: `cargo bench --bench instructions` (needs valgrind and `gungraun-runner` at the version of
+//! Run: `cargo bench --features callgrind --bench instructions` (needs valgrind and `gungraun-runner` at the version of
 //! the `gungraun` library: `.ci/install-tools`). Summaries land in
 //! `target/gungraun/aiops-bench/instructions/**/summary.json` when `GUNGRAUN_SAVE_SUMMARY=json`
 //! (or `-- --save-summary`) is set; `aiops-bench collect --callgrind-dir target/gungraun` imports

@@ -1,6 +1,6 @@
 //! Callgrind importer: instruction counts from the CI gate's gungraun benchmarks.
 //!
-//! `cargo bench --bench instructions` with `GUNGRAUN_SAVE_SUMMARY=json` (or `-- --save-summary`)
+//! `cargo bench --features callgrind --bench instructions` with `GUNGRAUN_SAVE_SUMMARY=json` (or `-- --save-summary`)
 //! writes one `summary.json` per benchmark below `target/gungraun/<package>/<bench>/<group>/
 //! <function>.<id>/`. This importer walks a folder for those files and turns each into one
 //! [`Benchmark`]: `source: callgrind`, `kind: micro`, `instructions: Some(Ir)` and
@@ -97,13 +97,12 @@ struct ValuesJson {
 pub fn import_dir(dir: impl AsRef<Path>) -> Result<Vec<Benchmark>, ImportError> {
     let dir = dir.as_ref();
     if !dir.is_dir() {
-        return Err(ImportError::Io {
+        return Err(ImportError::Invalid {
             path: dir.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "callgrind folder not found; run `GUNGRAUN_SAVE_SUMMARY=json cargo bench --bench \
-                 instructions` first or pass the folder that holds gungraun's output",
-            ),
+            message: "callgrind folder not found; run `GUNGRAUN_SAVE_SUMMARY=json cargo bench \
+                      --features callgrind --bench instructions` first or pass the folder that \
+                      holds gungraun's output"
+                .to_string(),
         });
     }
     let mut files = Vec::new();
@@ -114,7 +113,7 @@ pub fn import_dir(dir: impl AsRef<Path>) -> Result<Vec<Benchmark>, ImportError> 
             message: format!(
                 "no gungraun {SUMMARY_FILE} found; run the benchmarks with \
                  GUNGRAUN_SAVE_SUMMARY=json (for example `GUNGRAUN_SAVE_SUMMARY=json cargo bench \
-                 --bench instructions`)"
+                 --features callgrind --bench instructions`)"
             ),
         });
     }
@@ -239,7 +238,7 @@ mod tests {
             .iter()
             .map(|b| (b.name.as_str(), b.instructions))
             .collect();
-        // Names and counts of the real `cargo bench --bench instructions` run that produced the
+        // Names and counts of the real `cargo bench --features callgrind --bench instructions` run that produced the
         // fixture (also in baselines/instructions.json).
         assert_eq!(
             got,
@@ -275,7 +274,10 @@ mod tests {
     fn missing_folder_names_it() {
         let err = import_dir("/nonexistent/gungraun").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/gungraun"), "{err}");
-        assert!(err.contains("cargo bench --bench instructions"), "{err}");
+        assert!(
+            err.contains("cargo bench --features callgrind --bench instructions"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod goose;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// A file or folder could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
