@@ -456,32 +456,23 @@ pub fn compare(
         .collect();
     let mut rows = Vec::new();
     for base in &baseline.benchmarks {
+        let missing = |reason: String| Row {
+            name: base.name.clone(),
+            metric: o.metric.as_str().into(),
+            unit: "ms".into(),
+            baseline: statistic(base, o.metric).map(|v| v.0),
+            current: None,
+            change_pct: None,
+            regression_limit_pct: None,
+            verdict: Verdict::Missing,
+            reason,
+        };
         let row = match cur_by_name.get(base.name.as_str()) {
-            None => Row {
-                name: base.name.clone(),
-                metric: o.metric.as_str().into(),
-                unit: "ms".into(),
-                baseline: statistic(base, o.metric).map(|v| v.0),
-                current: None,
-                change_pct: None,
-                regression_limit_pct: None,
-                verdict: Verdict::Missing,
-                reason: "in the baseline but not in the current run".into(),
-            },
-            Some(cur) if cur.skipped.is_some() => Row {
-                name: base.name.clone(),
-                metric: o.metric.as_str().into(),
-                unit: "ms".into(),
-                baseline: statistic(base, o.metric).map(|v| v.0),
-                current: None,
-                change_pct: None,
-                regression_limit_pct: None,
-                verdict: Verdict::Missing,
-                reason: format!(
-                    "skipped in the current run: {}",
-                    cur.skipped.as_deref().unwrap_or_default()
-                ),
-            },
+            None => missing("in the baseline but not in the current run".into()),
+            Some(cur) if cur.skipped.is_some() => missing(format!(
+                "skipped in the current run: {}",
+                cur.skipped.as_deref().unwrap_or_default()
+            )),
             Some(cur) if base.skipped.is_some() => Row {
                 name: base.name.clone(),
                 metric: o.metric.as_str().into(),

@@ -231,33 +231,27 @@ async fn handle_webhook(
     let inner = &state.inner;
     webhook::verify(source, &inner.secrets, headers, &body)
         .map_err(|e| ApiError::unauthorized(format!("{source} webhook: {e}")))?;
-    let events = match webhook::parse(source, headers, &body) {
-        Ok(events) => events,
-        Err(WebhookError::Unsupported(what)) => {
-            let delivery_id = webhook::delivery_id(source, headers, &body);
-            state.record(source, Outcome::Ignored);
-            return Ok(json_value(
-                StatusCode::OK,
-                &NotProcessed {
-                    status: "ignored",
-                    delivery_id: &delivery_id,
-                    reason: Some(format!("unsupported event: {what}")),
-                },
-            ));
-        }
-        Err(e) => return Err(parse_error(source, e)),
-    };
     let delivery_id = webhook::delivery_id(source, headers, &body);
-    if events.is_empty() {
+    let ignored = |reason: String| {
         state.record(source, Outcome::Ignored);
-        return Ok(json_value(
+        Ok(json_value(
             StatusCode::OK,
             &NotProcessed {
                 status: "ignored",
                 delivery_id: &delivery_id,
-                reason: Some("the payload holds no event to triage".to_string()),
+                reason: Some(reason),
             },
-        ));
+        ))
+    };
+    let events = match webhook::parse(source, headers, &body) {
+        Ok(events) => events,
+        Err(WebhookError::Unsupported(what)) => {
+            return ignored(format!("unsupported event: {what}"))
+        }
+        Err(e) => return Err(parse_error(source, e)),
+    };
+    if events.is_empty() {
+        return ignored("the payload holds no event to triage".to_string());
     }
 
     let key = format!("aiops:webhook:delivery:{source}:{delivery_id}");
