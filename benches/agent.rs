@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use aiops_bench::sidecar::LatencyRecorder;
 use aiops_service::agent::{build_prompt, TriageAgent};
 use aiops_service::cache::memory::MemoryCache;
+use aiops_service::cache::Cache;
 use aiops_service::llm::mock::{self, MockProvider};
 use aiops_service::llm::{self, ChatRequest, LatencyModel, LlmProvider, OpenAiClient};
 use aiops_service::webhook::{Event, Severity, Source};
@@ -60,8 +61,31 @@ pub fn sample_event(seq: u64) -> Event {
     }
 }
 
+/// Entries of an agent's answer cache in these benchmarks.
+pub const AGENT_CACHE_ENTRIES: u64 = 10_000;
+
+/// An answer cache of [`AGENT_CACHE_ENTRIES`] already filled with unrelated keys, so that every
+/// measured cache miss inserts into a full cache (the steady state of a long-running service)
+/// however many operations the run does. A cache that fills up during the measurement would
+/// make the result depend on the run's length (quick or full) and on the machine's speed.
+pub fn full_agent_cache() -> Arc<MemoryCache> {
+    let cache = Arc::new(MemoryCache::new(AGENT_CACHE_ENTRIES));
+    if !mode().list {
+        let filler = serde_json::json!({"summary": "unrelated answer", "filler": "x".repeat(512)});
+        local_runtime().block_on(async {
+            for i in 0..AGENT_CACHE_ENTRIES {
+                cache
+                    .set(&format!("aiops-bench:fill:{i}"), &filler, None)
+                    .await
+                    .expect("the in-process cache accepts every write");
+            }
+        });
+    }
+    cache
+}
+
 fn agent_over(provider: Arc<dyn LlmProvider>) -> TriageAgent {
-    TriageAgent::new(provider, Arc::new(MemoryCache::new(100_000)))
+    TriageAgent::new(provider, full_agent_cache())
 }
 
 /// Triage `iters` events per call; `fresh` gives every operation a new event (cache miss),

@@ -65,7 +65,11 @@ fn shared_redis(on: On) -> Result<&'static RedisCache, &'static str> {
     };
     let url = redis_url();
     let result = cell.get_or_init(|| {
-        rt.block_on(RedisCache::connect(&url)).map_err(|e| {
+        let connected = rt.block_on(RedisCache::connect(&url));
+        if let Ok(redis) = &connected {
+            register_local_server(rt, redis);
+        }
+        connected.map_err(|e| {
             FAILURE
                 .get_or_init(|| {
                     let line =
@@ -84,6 +88,20 @@ fn shared_redis(on: On) -> Result<&'static RedisCache, &'static str> {
         })
     });
     result.as_ref().map_err(String::as_str)
+}
+
+/// Count a Redis server running on this machine as part of the benchmark, not as a
+/// disturbance (see `aiops_bench::disturbance`): its CPU time is the other half of every round
+/// trip. A server elsewhere (or in a container, where its process id means another process
+/// here) is not registered.
+fn register_local_server(rt: &tokio::runtime::Runtime, redis: &RedisCache) {
+    let Ok(Some(pid)) = rt.block_on(redis.server_process_id()) else {
+        return;
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.starts_with("redis") {
+        aiops_bench::disturbance::register_partner(pid);
+    }
 }
 
 /// Redis for the benchmarks in `names` (full names), or `None` after recording their skip when

@@ -148,6 +148,34 @@ fn validate_benchmark(b: &Benchmark) -> Result<(), String> {
             ));
         }
     }
+    if let Some(d) = b.disturbance {
+        for (field, v) in [
+            ("disturbance.other_cpu_pct", d.other_cpu_pct),
+            ("disturbance.steal_pct", d.steal_pct),
+        ] {
+            check(&b.name, field, v)?;
+            if v > 100.0 {
+                return Err(format!(
+                    "benchmark {:?}: {field} is {v}, expected a percentage 0-100",
+                    b.name
+                ));
+            }
+        }
+    }
+    if let Some(d) = b.disturbance {
+        for (field, v) in [
+            ("disturbance.other_cpu_pct", d.other_cpu_pct),
+            ("disturbance.steal_pct", d.steal_pct),
+        ] {
+            check(&b.name, field, v)?;
+            if v > 100.0 {
+                return Err(format!(
+                    "benchmark {:?}: {field} is {v}, expected a percentage 0-100",
+                    b.name
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

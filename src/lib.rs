@@ -2,6 +2,7 @@
 //! gate that does not cry wolf.
 
 pub mod compare;
+pub mod disturbance;
 pub mod export;
 pub mod import;
 pub mod io;

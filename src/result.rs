@@ -259,6 +259,11 @@ pub struct Benchmark {
     /// null when it ran.
     #[serde(default)]
     pub skipped: Option<String>,
+    /// How busy the machine was with other work while this benchmark ran (other processes and
+    /// hypervisor steal, in percent of all cores); the worst run for a merged baseline; null
+    /// when unknown. `compare` does not judge wall-clock changes of a disturbed measurement.
+    #[serde(default)]
+    pub disturbance: Option<crate::disturbance::Disturbance>,
 }
 
 impl Benchmark {
@@ -286,6 +291,7 @@ impl Benchmark {
             deterministic_metric: None,
             spread: None,
             skipped: None,
+            disturbance: None,
         }
     }
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::disturbance::{CpuProbe, Disturbance};
+
 /// Folder below the criterion home that holds the sidecars.
 pub const SIDECAR_DIR: &str = "aiops-latency";
 
@@ -44,6 +46,10 @@ pub struct LatencySidecar {
     pub skipped: Option<String>,
     /// Bytes processed per operation, when the benchmark has a byte throughput.
     pub bytes_per_op: Option<u64>,
+    /// CPU used by other processes and the hypervisor while the benchmark ran (from the
+    /// recorder's creation to the summary); null where it cannot be measured.
+    #[serde(default)]
+    pub disturbance: Option<Disturbance>,
 }
 
 /// Where sidecars live for this process's environment.
@@ -75,6 +81,7 @@ pub struct LatencyRecorder {
     histogram: Histogram<u64>,
     errors: BTreeMap<String, u64>,
     bytes_per_op: Option<u64>,
+    cpu: CpuProbe,
 }
 
 impl LatencyRecorder {
@@ -86,6 +93,7 @@ impl LatencyRecorder {
                 .expect("valid histogram bounds"),
             errors: BTreeMap::new(),
             bytes_per_op: None,
+            cpu: CpuProbe::start(),
         }
     }
 
@@ -154,6 +162,7 @@ impl LatencyRecorder {
                 .collect(),
             skipped: None,
             bytes_per_op: self.bytes_per_op,
+            disturbance: self.cpu.finish(),
         }
     }
 

@@ -63,9 +63,9 @@ proptest! {
         b in 1e-6..1e3f64, extra in 1.0001..10.0f64, o in options(),
     ) {
         let limit = (1.0 + o.noise_floor_pct / 100.0) * (1.0 + o.threshold_pct / 100.0);
-        let w = WallClock { baseline: b, spread: None, ci: None, current: b * limit * extra };
+        let w = WallClock { baseline: b, spread: None, ci: None, current: b * limit * extra, factor: 1.0 };
         prop_assert_eq!(judge_wall_clock(w, &o).0, Verdict::Regressed);
-        let w = WallClock { baseline: b, spread: None, ci: None, current: b / (limit * extra) };
+        let w = WallClock { baseline: b, spread: None, ci: None, current: b / (limit * extra), factor: 1.0 };
         prop_assert_eq!(judge_wall_clock(w, &o).0, Verdict::Improved);
     }
 
@@ -74,7 +74,7 @@ proptest! {
         b in 1e-6..1e3f64, frac in 0.0..=1.0f64, o in options(),
     ) {
         let limit = (1.0 + o.noise_floor_pct / 100.0) * (1.0 + o.threshold_pct / 100.0);
-        let w = WallClock { baseline: b, spread: None, ci: None, current: b * (1.0 + (limit - 1.0) * frac) };
+        let w = WallClock { baseline: b, spread: None, ci: None, current: b * (1.0 + (limit - 1.0) * frac), factor: 1.0 };
         prop_assert_ne!(judge_wall_clock(w, &o).0, Verdict::Regressed);
     }
 
@@ -85,7 +85,7 @@ proptest! {
         let hi = lo * width;
         let b = lo + (hi - lo) * 0.5;
         let c = lo + (hi - lo) * pos;
-        let w = WallClock { baseline: b, spread: Some(MinMax { min: lo, max: hi }), ci: None, current: c };
+        let w = WallClock { baseline: b, spread: Some(MinMax { min: lo, max: hi }), ci: None, current: c, factor: 1.0 };
         let v = judge_wall_clock(w, &o).0;
         prop_assert!(v != Verdict::Regressed && v != Verdict::Improved, "{v:?}");
     }
@@ -98,7 +98,7 @@ proptest! {
         let b = (lo + hi) / 2.0;
         let band = (b * (1.0 + o.noise_floor_pct / 100.0)).max(hi * (1.0 + o.multi_run_noise_floor_pct / 100.0));
         let c = band * (1.0 + o.threshold_pct / 100.0) * extra;
-        let w = WallClock { baseline: b, spread: Some(MinMax { min: lo, max: hi }), ci: None, current: c };
+        let w = WallClock { baseline: b, spread: Some(MinMax { min: lo, max: hi }), ci: None, current: c, factor: 1.0 };
         prop_assert_eq!(judge_wall_clock(w, &o).0, Verdict::Regressed);
     }
 
@@ -182,4 +182,221 @@ fn new_missing_and_skipped_benchmarks_are_reported_not_gated() {
     );
     assert!(c.rows[0].reason.contains("redis unreachable"));
     assert!(!c.has_regression());
+}
+
+fn scaled(r: &BenchmarkResults, k: f64, only: Option<usize>) -> BenchmarkResults {
+    let mut out = r.clone();
+    for (i, b) in out.benchmarks.iter_mut().enumerate() {
+        if only.is_some_and(|j| j != i) {
+            continue;
+        }
+        let l = b.latency_ms.as_mut().unwrap();
+        l.min *= k;
+        l.max *= k;
+        l.mean *= k;
+        l.median *= k;
+        l.p95 = l.p95.map(|v| v * k);
+        l.p99 = l.p99.map(|v| v * k);
+    }
+    out
+}
+
+fn suite(values: &[(f64, f64)]) -> BenchmarkResults {
+    results(
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, (m, p))| bench(&format!("b/{i}"), *m, Some(m * (1.0 + p))))
+            .collect(),
+    )
+}
+
+proptest! {
+    /// A whole run slowed (or sped up) by one machine-wide factor inside the noise floor keeps
+    /// every row's verdict "unchanged": the run factor takes it all.
+    #[test]
+    fn a_machine_wide_slowdown_is_taken_by_the_run_factor(
+        values in prop::collection::vec((1e-4..1e2f64, 0.0..0.5f64), 5..20),
+        k in 0.7..1.7f64,
+    ) {
+        let base = suite(&values);
+        let c = compare(&base, &scaled(&base, k, None), &CompareOptions::default());
+        let f = c.run_factor.as_ref().unwrap();
+        prop_assert!((f.value - k).abs() < 1e-9 * k);
+        prop_assert_ne!(f.verdict, Verdict::Regressed);
+        prop_assert!(!c.has_regression(), "{:?}", c);
+        for row in &c.rows {
+            prop_assert_eq!(row.verdict, Verdict::Unchanged, "{}", row.reason);
+            prop_assert!(row.normalized_change_pct.unwrap().abs() < 1e-6);
+        }
+    }
+
+    /// One benchmark 3x slower among unchanged ones regresses, on a quiet or a loaded run
+    /// (every other benchmark scaled by the same machine factor).
+    #[test]
+    fn one_slow_benchmark_regresses_whatever_the_machine_factor(
+        values in prop::collection::vec((1e-4..1e2f64, 0.0..0.5f64), 5..20),
+        k in 0.7..1.7f64,
+        which in any::<prop::sample::Index>(),
+    ) {
+        let base = suite(&values);
+        let j = which.index(values.len());
+        let cur = scaled(&scaled(&base, k, None), 3.0, Some(j));
+        let c = compare(&base, &cur, &CompareOptions::default());
+        prop_assert_eq!(c.rows[j].verdict, Verdict::Regressed, "{}", c.rows[j].reason);
+        prop_assert!(c.has_regression());
+        let others = c.rows.iter().enumerate().filter(|(i, _)| *i != j);
+        for (_, row) in others {
+            prop_assert_ne!(row.verdict, Verdict::Regressed, "{}", row.reason);
+        }
+    }
+
+    /// A change that slows every benchmark 3x cannot hide in the run factor: the run factor
+    /// itself regresses (and normalization off judges every row on its raw change).
+    #[test]
+    fn a_slowdown_of_everything_regresses_through_the_run_factor(
+        values in prop::collection::vec((1e-4..1e2f64, 0.0..0.5f64), 5..20),
+    ) {
+        let base = suite(&values);
+        let cur = scaled(&base, 3.0, None);
+        let c = compare(&base, &cur, &CompareOptions::default());
+        prop_assert_eq!(c.run_factor.as_ref().unwrap().verdict, Verdict::Regressed);
+        prop_assert!(c.has_regression());
+        let raw = compare(&base, &cur, &CompareOptions { normalize: false, ..CompareOptions::default() });
+        prop_assert!(raw.run_factor.is_none());
+        prop_assert!(raw.rows.iter().all(|r| r.verdict == Verdict::Regressed));
+    }
+}
+
+#[test]
+fn too_few_benchmarks_have_no_run_factor() {
+    let base = suite(&[(1.0, 1.0); 4]);
+    let cur = scaled(&base, 1.5, None);
+    let c = compare(&base, &cur, &CompareOptions::default());
+    assert!(c.run_factor.is_none());
+    assert!(c.rows.iter().all(|r| r.normalized_change_pct.is_none()));
+    assert!(c.rows.iter().all(|r| r.verdict == Verdict::WithinNoise));
+}
+
+fn disturbed(mut r: BenchmarkResults, which: usize, other_cpu_pct: f64) -> BenchmarkResults {
+    r.benchmarks[which].disturbance = Some(aiops_bench::disturbance::Disturbance {
+        other_cpu_pct,
+        steal_pct: 0.0,
+    });
+    r
+}
+
+#[test]
+fn a_disturbed_measurement_is_never_called_a_regression() {
+    let base = suite(&[
+        (1.0, 1.0),
+        (2.0, 1.0),
+        (3.0, 1.0),
+        (4.0, 1.0),
+        (5.0, 1.0),
+        (6.0, 1.0),
+    ]);
+    // Redis round trips of identical code measured 10-28x slower with a busy neighbour.
+    let slow = scaled(&base, 20.0, Some(0));
+    let o = CompareOptions::default();
+
+    let c = compare(&base, &disturbed(slow.clone(), 0, 62.0), &o);
+    assert_eq!(
+        c.rows[0].verdict,
+        Verdict::WithinNoise,
+        "{}",
+        c.rows[0].reason
+    );
+    assert!(c.rows[0].disturbed);
+    assert!(
+        c.rows[0].reason.contains("62% of the CPUs"),
+        "{}",
+        c.rows[0].reason
+    );
+    assert!(c.rows[0].reason.contains("would have been regressed"));
+    assert!(!c.has_regression());
+    assert_eq!(c.disturbed(), 1);
+    assert!(aiops_bench::export::summary_line(&c).contains("1 measured on a busy machine"));
+
+    // A disturbed baseline is as untrustworthy as a disturbed current run.
+    let c = compare(&disturbed(base.clone(), 0, 40.0), &slow, &o);
+    assert_eq!(c.rows[0].verdict, Verdict::WithinNoise);
+    assert!(c.rows[0].reason.contains("baseline's measurement"));
+
+    // Below the limit the same change is a regression, and the limit is an option.
+    let c = compare(&base, &disturbed(slow.clone(), 0, 8.0), &o);
+    assert_eq!(
+        c.rows[0].verdict,
+        Verdict::Regressed,
+        "{}",
+        c.rows[0].reason
+    );
+    assert!(!c.rows[0].disturbed);
+    let strict = CompareOptions {
+        max_disturbance_pct: 5.0,
+        ..o
+    };
+    assert_eq!(
+        compare(&base, &disturbed(slow, 0, 8.0), &strict).rows[0].verdict,
+        Verdict::WithinNoise
+    );
+}
+
+#[test]
+fn disturbed_measurements_do_not_move_the_run_factor() {
+    let base = suite(&[(1.0, 1.0); 7]);
+    let mut cur = base.clone();
+    // Four of seven benchmarks measured 10x slower on a busy machine: without the rule they
+    // would be the median.
+    for i in 0..4 {
+        cur = disturbed(scaled(&cur, 10.0, Some(i)), i, 50.0);
+    }
+    let c = compare(&base, &cur, &CompareOptions::default());
+    // Only 3 undisturbed benchmarks remain: too few for a run factor, and nothing regressed.
+    assert!(c.run_factor.is_none());
+    assert!(!c.has_regression());
+    let base = suite(&[(1.0, 1.0); 9]);
+    let mut cur = scaled(&base, 1.2, None);
+    for i in 0..4 {
+        cur = disturbed(scaled(&cur, 10.0, Some(i)), i, 50.0);
+    }
+    let f = compare(&base, &cur, &CompareOptions::default())
+        .run_factor
+        .unwrap();
+    assert_eq!(f.benchmarks, 5);
+    assert!((f.value - 1.2).abs() < 1e-9);
+}
+
+proptest! {
+    /// Two latency modes (measured: a Redis write's median at 10 us in one quiet run, 76 us in
+    /// the others): a median that moves within the baseline run's own p95, or a p95 that moves
+    /// alone, is not a regression; the same move with confirmation off is.
+    #[test]
+    fn moves_inside_the_baselines_own_distribution_are_not_regressions(
+        median in 1e-3..1.0f64,
+        tail in 3.0..10.0f64,
+        frac in 0.0..1.0f64,
+    ) {
+        let mut base = bench("cache/write/redis", median, Some(median * tail));
+        base.latency_ms.as_mut().unwrap().p99 = Some(median * tail * 1.2);
+        let mut cur = base.clone();
+        // The median moves up to the baseline's p95 (beyond the 60% floor when tail > 1.76).
+        let moved = median * (1.0 + (tail - 1.0) * frac);
+        cur.latency_ms.as_mut().unwrap().median = moved;
+        let o = CompareOptions { metric: aiops_bench::compare::Metric::Median, ..CompareOptions::default() };
+        let c = compare(&results(vec![base.clone()]), &results(vec![cur.clone()]), &o);
+        prop_assert_ne!(c.rows[0].verdict, Verdict::Regressed, "{}", c.rows[0].reason);
+        if moved > median * 1.76 * 1.0001 {
+            let raw = CompareOptions { confirm: false, ..o };
+            prop_assert_eq!(compare(&results(vec![base.clone()]), &results(vec![cur]), &raw).rows[0].verdict, Verdict::Regressed);
+        }
+        // p95 alone 3x (median unchanged): reported as a tail-only move, not gated.
+        let mut tail_only = base.clone();
+        let l = tail_only.latency_ms.as_mut().unwrap();
+        l.p95 = l.p95.map(|v| v * 3.0);
+        l.p99 = l.p99.map(|v| v * 3.0);
+        let c = compare(&results(vec![base]), &results(vec![tail_only]), &CompareOptions::default());
+        prop_assert_eq!(c.rows[0].verdict, Verdict::WithinNoise);
+        prop_assert!(c.rows[0].reason.contains("the median did not confirm it"), "{}", c.rows[0].reason);
+    }
 }

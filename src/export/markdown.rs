@@ -1,6 +1,6 @@
 //! GitHub-flavoured markdown (for `$GITHUB_STEP_SUMMARY` and pull-request comments).
 
-use super::{change, summary_line, value, ComparisonExporter};
+use super::{change, run_factor_line, summary_line, value, ComparisonExporter};
 use crate::compare::{Comparison, Verdict};
 
 /// Markdown report.
@@ -22,6 +22,9 @@ impl ComparisonExporter for Markdown {
             o.threshold_pct,
             o.instructions_threshold_pct
         ));
+        if let Some(line) = run_factor_line(c) {
+            out.push_str(&format!("{}\n\n", cell(&line)));
+        }
         out.push_str("| Benchmark | Metric | Baseline | Current | Change | Verdict | Why |\n");
         out.push_str("|---|---|---:|---:|---:|---|---|\n");
         for r in &c.rows {

@@ -48,10 +48,31 @@ pub fn change(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:+.1}%"))
 }
 
-/// The verdict counts line shared by the text formats.
+/// One line on the run factor, when there is one.
+pub fn run_factor_line(c: &Comparison) -> Option<String> {
+    c.run_factor.as_ref().map(|f| {
+        format!(
+            "run factor x{:.3} ({}): {}",
+            f.value,
+            f.verdict.as_str(),
+            f.reason
+        )
+    })
+}
+
+/// The verdict counts line shared by the text formats (OK/FAIL, counts per verdict).
 pub fn summary_line(c: &Comparison) -> String {
     let counts = c.counts();
-    let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let mut parts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    if let Some(f) = &c.run_factor {
+        parts.push(format!("run factor x{:.3} {}", f.value, f.verdict.as_str()));
+    }
+    let disturbed = c.disturbed();
+    if disturbed > 0 {
+        parts.push(format!(
+            "{disturbed} measured on a busy machine (not judged: rerun quietly)"
+        ));
+    }
     let status = if c.has_regression() { "FAIL" } else { "OK" };
     format!("{status}: {}", parts.join(", "))
 }

@@ -1,6 +1,6 @@
 //! Plain-text aligned table for terminals.
 
-use super::{change, summary_line, value, ComparisonExporter};
+use super::{change, run_factor_line, summary_line, value, ComparisonExporter};
 use crate::compare::Comparison;
 
 /// Plain-text table.
@@ -51,7 +51,12 @@ impl ComparisonExporter for Table {
             }
             s.trim_end().to_string() + "\n"
         };
-        let mut out = line(&header.map(String::from));
+        let mut out = String::new();
+        if let Some(line) = run_factor_line(c) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str(&line(&header.map(String::from)));
         for row in &rows {
             out.push_str(&line(row));
         }

@@ -201,6 +201,7 @@ pub fn merge_sidecar(entry: Option<Benchmark>, s: &LatencySidecar) -> Benchmark 
         })
         .collect();
     b.success_rate = (ops > 0).then(|| s.count as f64 / ops as f64 * 100.0);
+    b.disturbance = s.disturbance;
     b
 }
 

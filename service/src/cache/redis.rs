@@ -104,6 +104,19 @@ impl RedisCache {
         Ok(cache)
     }
 
+    /// The server's process id (`INFO server`, field `process_id`), as the server sees it: the
+    /// same as the local one only when the server runs on this machine outside a container.
+    pub async fn server_process_id(&self) -> Result<Option<u32>, CacheError> {
+        let mut conn = self.conn.clone();
+        let info: String = self
+            .run(::redis::cmd("INFO").arg("server").query_async(&mut conn))
+            .await?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|v| v.trim().parse().ok()))
+    }
+
     /// The URL this cache was connected with.
     pub fn url(&self) -> &str {
         &self.url
