@@ -112,7 +112,9 @@ struct Cli {
     #[arg(long)]
     no_thresholds: bool,
 
-    /// Sample the resources of this process (an external target given with --url).
+    /// Sample the resources of this process (an external target given with --url); its CPU
+    /// then also counts as part of the measurement, so the result records how busy the
+    /// machine was with other work (without it, no disturbance is recorded for --url).
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
     target_pid: Option<u32>,
 
@@ -212,6 +214,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     );
 
     let sampler = monitored_pid.map(resources::Sampler::start);
+    // The target's CPU is part of the measurement, not a disturbance; without its pid a local
+    // target could not be told from a busy neighbour, so no disturbance is recorded then.
+    if let Some(pid) = monitored_pid {
+        aiops_bench::disturbance::register_partner(pid);
+    }
     let mut benchmarks = Vec::new();
     let mut summaries = Vec::new();
     let mut interrupted = false;
@@ -242,15 +249,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         let shared = scenarios::shared_for(&plan);
         let ticker = progress.start(kind.title(), shared.clone(), duration_s);
+        let cpu = aiops_bench::disturbance::CpuProbe::start();
         let outcome = scenarios::run(&plan, shared.clone()).await;
+        let disturbance = monitored_pid.and(cpu.finish());
         ticker.finish();
         let outcome = outcome?;
-        let entries = from_goose_metrics(
+        let mut entries = from_goose_metrics(
             kind.bench_name(),
             &outcome.metrics,
             &outcome.latencies,
             outcome.elapsed_s,
         );
+        for entry in &mut entries {
+            entry.disturbance = disturbance;
+        }
+        if let Some(d) = disturbance.filter(|d| {
+            d.other_cpu_pct > aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT
+        }) {
+            eprintln!(
+                "!!!!! busy machine: other processes and the hypervisor used {:.0}% of the CPUs \
+                 (steal {:.0}%) during the {} scenario: `aiops-bench compare` will not judge its \
+                 latencies; rerun it on a quiet machine",
+                d.other_cpu_pct,
+                d.steal_pct,
+                kind.title()
+            );
+        }
         let summary = report::ScenarioSummary::new(*kind, rps, &outcome, &entries);
         summary.print();
         benchmarks.extend(entries);

@@ -87,7 +87,7 @@ pub struct CompareOptions {
 }
 
 fn default_max_disturbance() -> f64 {
-    10.0
+    crate::disturbance::DEFAULT_MAX_DISTURBANCE_PCT
 }
 
 fn yes() -> bool {

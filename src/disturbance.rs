@@ -24,6 +24,11 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+/// Disturbance (other processes plus steal, percent of all cores) above which a wall-clock
+/// measurement is not judged by default (`aiops-bench compare --max-disturbance`). Quiet runs
+/// here measured 0-6% (background daemons); a busy neighbour 40-70%.
+pub const DEFAULT_MAX_DISTURBANCE_PCT: f64 = 10.0;
+
 /// Disturbance measured over one benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Disturbance {

@@ -129,7 +129,7 @@ enum Command {
         no_confirm: bool,
         /// Do not judge a wall-clock measurement during which other processes (and the
         /// hypervisor) used more than this share of the CPUs, in percent of all cores.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT)]
         max_disturbance: f64,
         /// Report format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
