@@ -1,5 +1,5 @@
 //! Importers: one trait, one file per source. Each turns a tool's output into
-//! [`Benchmark`](crate::result::Benchmark) entries of the one result format.
+//! [`Benchmark`] entries of the one result format.
 
 use std::path::PathBuf;
 
