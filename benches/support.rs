@@ -260,7 +260,9 @@ impl Probe {
                     summary.count,
                     path.display()
                 );
-                if let Some(d) = summary.disturbance.filter(|d| d.other_cpu_pct > aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT) {
+                if let Some(d) = summary.disturbance.filter(|d| {
+                    d.other_cpu_pct > aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT
+                }) {
                     eprintln!(
                         "!!!!! busy machine: other processes and the hypervisor used {:.0}% of the \
                          CPUs (steal {:.0}%) while {} ran: `aiops-bench compare` will not judge its \

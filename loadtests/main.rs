@@ -262,10 +262,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         );
         for entry in &mut entries {
             entry.disturbance = disturbance;
+            if entry.name == kind.bench_name() {
+                entry.latency_from_due_ms = outcome.corrected.to_latency_ms();
+            }
         }
-        if let Some(d) = disturbance.filter(|d| {
-            d.other_cpu_pct > aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT
-        }) {
+        if let Some(d) = disturbance
+            .filter(|d| d.other_cpu_pct > aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT)
+        {
             eprintln!(
                 "!!!!! busy machine: other processes and the hypervisor used {:.0}% of the CPUs \
                  (steal {:.0}%) during the {} scenario: `aiops-bench compare` will not judge its \

@@ -122,17 +122,21 @@ fn validate_benchmark(b: &Benchmark) -> Result<(), String> {
         return Err("a benchmark has an empty name".into());
     }
     check(&b.name, "total_time_seconds", b.total_time_seconds)?;
-    if let Some(l) = &b.latency_ms {
+    for (prefix, latency) in [
+        ("latency_ms", &b.latency_ms),
+        ("latency_from_due_ms", &b.latency_from_due_ms),
+    ] {
+        let Some(l) = latency else { continue };
         for (field, v) in [
-            ("latency_ms.min", Some(l.min)),
-            ("latency_ms.max", Some(l.max)),
-            ("latency_ms.mean", Some(l.mean)),
-            ("latency_ms.median", Some(l.median)),
-            ("latency_ms.p95", l.p95),
-            ("latency_ms.p99", l.p99),
+            ("min", Some(l.min)),
+            ("max", Some(l.max)),
+            ("mean", Some(l.mean)),
+            ("median", Some(l.median)),
+            ("p95", l.p95),
+            ("p99", l.p99),
         ] {
             if let Some(v) = v {
-                check(&b.name, field, v)?;
+                check(&b.name, &format!("{prefix}.{field}"), v)?;
             }
         }
     }

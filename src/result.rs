@@ -259,6 +259,12 @@ pub struct Benchmark {
     /// null when it ran.
     #[serde(default)]
     pub skipped: Option<String>,
+    /// Load scenarios only (the scenario's total entry): latency measured from each request's
+    /// *due* time on the open-model schedule instead of from when it was sent, so time a
+    /// request spent waiting for a busy generator or a stalled target counts
+    /// (coordinated-omission corrected; our HDR histogram, not Goose's rounded buckets).
+    #[serde(default)]
+    pub latency_from_due_ms: Option<LatencyMs>,
     /// How busy the machine was with other work while this benchmark ran (other processes and
     /// hypervisor steal, in percent of all cores); the worst run for a merged baseline; null
     /// when unknown. `compare` does not judge wall-clock changes of a disturbed measurement.
@@ -291,6 +297,7 @@ impl Benchmark {
             deterministic_metric: None,
             spread: None,
             skipped: None,
+            latency_from_due_ms: None,
             disturbance: None,
         }
     }

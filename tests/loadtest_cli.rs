@@ -194,6 +194,15 @@ fn embedded_target_counts_success_and_result_file() {
         let l = b.latency_ms.expect("latency measured");
         assert!(l.min <= l.median && l.median <= l.p95.unwrap() && l.p95.unwrap() <= l.max);
         assert_eq!(b.sample_count, Some(b.iterations));
+        // From the due time a request can only have waited longer than from its sending.
+        let due = b.latency_from_due_ms.expect("from-due-time latency stored");
+        assert!(
+            due.max >= l.max * 0.99 && due.median >= l.median * 0.99,
+            "{due:?} vs {l:?}"
+        );
+        // The embedded target's pid is known: the machine's other work is recorded.
+        let d = b.disturbance.expect("disturbance recorded");
+        assert!((0.0..=100.0).contains(&d.other_cpu_pct), "{d:?}");
     }
     // The webhook scenario really exercised the write path (accepted, signed).
     let webhooks = entry(&results, "load/webhook_ingest");
@@ -392,4 +401,10 @@ fn a_stall_shows_in_the_tail_without_inflating_it() {
     // Not inflated: nobody waited (much) longer than the stall, and most requests were fast.
     assert!(l.max <= 1500.0, "max {} ms is more than the stall", l.max);
     assert!(l.median < 500.0, "median {} ms", l.median);
+    // The same holds from the due times (requests were sent on schedule through the stall).
+    let due = b.latency_from_due_ms.expect("from-due-time latency stored");
+    assert!(due.max >= 900.0 && due.max <= 1500.0, "{due:?}");
+    assert!(due.median < 500.0, "{due:?}");
+    // An external target without --target-pid: its CPU cannot be told from a neighbour's.
+    assert_eq!(b.disturbance, None);
 }

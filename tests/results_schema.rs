@@ -64,6 +64,18 @@ fn merged_baselines_with_spread_and_load_entries_match_the_schema() {
     load.status_codes.insert("200".into(), 10);
     load.instructions = Some(5);
     load.deterministic_metric = Some(DeterministicMetric::Instructions);
+    load.latency_from_due_ms = Some(aiops_bench::result::LatencyMs {
+        min: 0.5,
+        max: 1002.0,
+        mean: 40.0,
+        median: 2.0,
+        p95: Some(800.0),
+        p99: Some(990.0),
+    });
+    load.disturbance = Some(aiops_bench::disturbance::Disturbance {
+        other_cpu_pct: 3.5,
+        steal_pct: 0.1,
+    });
     a.benchmarks.push(load);
     a.resources = Some(aiops_bench::result::ResourceUsage {
         rss_idle_bytes: Some(1),
