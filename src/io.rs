@@ -108,6 +108,17 @@ pub fn validate(results: &BenchmarkResults) -> Result<(), String> {
     Ok(())
 }
 
+/// A finite percentage from 0 to 100.
+fn check_pct(name: &str, field: &str, value: f64) -> Result<(), String> {
+    check(name, field, value)?;
+    if value > 100.0 {
+        return Err(format!(
+            "benchmark {name:?}: {field} is {value}, expected a percentage 0-100"
+        ));
+    }
+    Ok(())
+}
+
 fn check(name: &str, field: &str, value: f64) -> Result<(), String> {
     if !value.is_finite() || value < 0.0 {
         return Err(format!(
@@ -144,41 +155,11 @@ fn validate_benchmark(b: &Benchmark) -> Result<(), String> {
         check(&b.name, "throughput_ops_per_second", t)?;
     }
     if let Some(s) = b.success_rate {
-        check(&b.name, "success_rate", s)?;
-        if s > 100.0 {
-            return Err(format!(
-                "benchmark {:?}: success_rate is {s}, expected a percentage 0-100",
-                b.name
-            ));
-        }
+        check_pct(&b.name, "success_rate", s)?;
     }
     if let Some(d) = b.disturbance {
-        for (field, v) in [
-            ("disturbance.other_cpu_pct", d.other_cpu_pct),
-            ("disturbance.steal_pct", d.steal_pct),
-        ] {
-            check(&b.name, field, v)?;
-            if v > 100.0 {
-                return Err(format!(
-                    "benchmark {:?}: {field} is {v}, expected a percentage 0-100",
-                    b.name
-                ));
-            }
-        }
-    }
-    if let Some(d) = b.disturbance {
-        for (field, v) in [
-            ("disturbance.other_cpu_pct", d.other_cpu_pct),
-            ("disturbance.steal_pct", d.steal_pct),
-        ] {
-            check(&b.name, field, v)?;
-            if v > 100.0 {
-                return Err(format!(
-                    "benchmark {:?}: {field} is {v}, expected a percentage 0-100",
-                    b.name
-                ));
-            }
-        }
+        check_pct(&b.name, "disturbance.other_cpu_pct", d.other_cpu_pct)?;
+        check_pct(&b.name, "disturbance.steal_pct", d.steal_pct)?;
     }
     Ok(())
 }

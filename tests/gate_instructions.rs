@@ -12,9 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use aiops_bench::import::callgrind::import_dir;
 use aiops_bench::result::{BenchmarkResults, DeterministicMetric};
-use assert_cmd::cargo::CommandCargoExt;
 
 const FEATURE: &str = "extra-parse-work";
 const GITHUB_PARSE: &str = "callgrind/webhook/parse/github";
@@ -30,19 +31,7 @@ fn write_results(path: &Path, results: &BenchmarkResults) {
 
 /// Run `aiops-bench compare --baseline base current`; returns (exit code, stdout + stderr).
 fn compare(base: &Path, current: &Path) -> (i32, String) {
-    let out = Command::cargo_bin("aiops-bench")
-        .expect("aiops-bench binary")
-        .args(["compare", "--baseline"])
-        .arg(base)
-        .arg(current)
-        .output()
-        .expect("run aiops-bench compare");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::compare(base, current, &[])
 }
 
 /// The report line of benchmark `name`.

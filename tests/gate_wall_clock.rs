@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use aiops_bench::io;
 use assert_cmd::cargo::CommandCargoExt;
 
@@ -55,19 +57,7 @@ fn bench_run(dir: &Path, label: &str) -> PathBuf {
 
 /// `aiops-bench compare --metric M --baseline base current`: (exit code, report).
 fn compare(base: &Path, current: &Path, metric: &str) -> (i32, String) {
-    let out = Command::cargo_bin("aiops-bench")
-        .expect("aiops-bench binary")
-        .args(["compare", "--metric", metric, "--baseline"])
-        .arg(base)
-        .arg(current)
-        .output()
-        .expect("run aiops-bench compare");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::compare(base, current, &["--metric", metric])
 }
 
 #[test]
