@@ -92,15 +92,35 @@ fn shared_redis(on: On) -> Result<&'static RedisCache, &'static str> {
 
 /// Count a Redis server running on this machine as part of the benchmark, not as a
 /// disturbance (see `aiops_bench::disturbance`): its CPU time is the other half of every round
-/// trip. A server elsewhere (or in a container, where its process id means another process
-/// here) is not registered.
+/// trip. The server's own process id (`INFO server`) is used when it names a Redis process
+/// here; a server in a container reports the pid of its own namespace, so then every local
+/// `redis-server` process is counted (only for a loopback URL). A remote server is not.
 fn register_local_server(rt: &tokio::runtime::Runtime, redis: &RedisCache) {
-    let Ok(Some(pid)) = rt.block_on(redis.server_process_id()) else {
+    let is_redis = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.starts_with("redis"))
+    };
+    if let Ok(Some(pid)) = rt.block_on(redis.server_process_id()) {
+        if is_redis(&pid.to_string()) {
+            aiops_bench::disturbance::register_partner(pid);
+            return;
+        }
+    }
+    let url = redis.url();
+    if !(url.contains("127.0.0.1") || url.contains("localhost") || url.contains("[::1]")) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if comm.starts_with("redis") {
-        aiops_bench::disturbance::register_partner(pid);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if is_redis(&pid.to_string()) {
+            aiops_bench::disturbance::register_partner(pid);
+        }
     }
 }
 
