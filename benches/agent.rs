@@ -227,13 +227,19 @@ pub fn benches(c: &mut Criterion) {
     let inprocess = agent_over(Arc::new(MockProvider::new(LatencyModel::none())));
     bench_triage(c, "triage/mock_inprocess", &inprocess, true, 100);
 
-    // Prime the cache with event 0 outside the timing.
+    // Cache hits get an agent of their own whose cache is not full: in a full moka cache the
+    // TinyLFU admission policy may reject the primed entry (seen: the first measured triage of
+    // a quick run missed). Prime it with event 0 outside the timing.
+    let hits = TriageAgent::new(
+        Arc::new(MockProvider::new(LatencyModel::none())),
+        Arc::new(MemoryCache::new(AGENT_CACHE_ENTRIES)),
+    );
     if !mode().list {
         local_runtime()
-            .block_on(inprocess.triage(&sample_event(0)))
+            .block_on(hits.triage(&sample_event(0)))
             .expect("the in-process mock answers");
     }
-    bench_triage(c, "triage/cache_hit", &inprocess, false, 100);
+    bench_triage(c, "triage/cache_hit", &hits, false, 100);
 
     let server = if mode().list {
         None

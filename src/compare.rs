@@ -475,12 +475,12 @@ fn unconfirmed(
     base: &Benchmark,
     cur: &Benchmark,
     used: Metric,
-    factor: f64,
+    (factor, median_factor): (f64, f64),
     o: &CompareOptions,
 ) -> Option<String> {
     let (bl, cl) = (base.latency_ms?, cur.latency_ms?);
     let t = 1.0 + o.threshold_pct / 100.0;
-    let outside = |current: f64, baseline_upper: Option<f64>, q: &str, m: &str| {
+    let outside = |current: f64, baseline_upper: Option<f64>, q: &str, m: &str, factor: f64| {
         let upper = baseline_upper?;
         (current / factor <= upper * t).then(|| {
             format!(
@@ -493,22 +493,22 @@ fn unconfirmed(
         })
     };
     match used {
-        Metric::Median => outside(cl.median, bl.p95, "p95", "median"),
-        Metric::Mean => outside(cl.mean, bl.p95, "p95", "mean"),
+        Metric::Median => outside(cl.median, bl.p95, "p95", "median", factor),
+        Metric::Mean => outside(cl.mean, bl.p95, "p95", "mean", factor),
         Metric::P95 => {
             let median = WallClock {
                 baseline: bl.median,
                 spread: spread_of(base, Metric::Median),
                 ci: None,
                 current: cl.median,
-                factor,
+                factor: median_factor,
             };
             let median_regressed = judge_wall_clock(median, o).0 == Verdict::Regressed
-                && outside(cl.median, bl.p95, "p95", "median").is_none();
+                && outside(cl.median, bl.p95, "p95", "median", median_factor).is_none();
             (!median_regressed).then(|| {
                 format!(
                     "the median did not confirm it (median {:+.1}%: inside its noise band or the baseline run's own p95); p95 alone jumps between quiet runs of identical code here when the latency has two modes, so it is reported, not gated",
-                    pct(bl.median, cl.median / factor).unwrap_or(0.0)
+                    pct(bl.median, cl.median / median_factor).unwrap_or(0.0)
                 )
             })
         }
@@ -549,17 +549,19 @@ fn wall_clock_pair(
 /// The run factor of `current` against `baseline` (see [`RunFactor`]), judged against the
 /// noise floor: `None` when fewer than [`RUN_FACTOR_MIN_BENCHMARKS`] wall-clock benchmarks
 /// (not skipped, with a positive value on both sides) are in both files.
-pub fn run_factor(
+/// `current / baseline` of the compared statistic for every wall-clock benchmark in both files,
+/// neither skipped nor disturbed, with a positive value on both sides.
+fn factor_ratios(
     baseline: &BenchmarkResults,
     current: &BenchmarkResults,
     o: &CompareOptions,
-) -> Option<RunFactor> {
+) -> Vec<f64> {
     let cur_by_name: BTreeMap<&str, &Benchmark> = current
         .benchmarks
         .iter()
         .map(|b| (b.name.as_str(), b))
         .collect();
-    let mut ratios: Vec<f64> = baseline
+    baseline
         .benchmarks
         .iter()
         .filter_map(|base| {
@@ -575,7 +577,25 @@ pub fn run_factor(
             let (b, c, _) = wall_clock_pair(base, cur, o.metric).ok()?;
             (b > 0.0 && c > 0.0).then(|| c / b)
         })
-        .collect();
+        .collect()
+}
+
+/// The median of [`factor_ratios`], when there are enough of them.
+fn run_factor_value(
+    baseline: &BenchmarkResults,
+    current: &BenchmarkResults,
+    o: &CompareOptions,
+) -> Option<f64> {
+    let mut ratios = factor_ratios(baseline, current, o);
+    (ratios.len() >= RUN_FACTOR_MIN_BENCHMARKS).then(|| median(&mut ratios))
+}
+
+pub fn run_factor(
+    baseline: &BenchmarkResults,
+    current: &BenchmarkResults,
+    o: &CompareOptions,
+) -> Option<RunFactor> {
+    let mut ratios = factor_ratios(baseline, current, o);
     if ratios.len() < RUN_FACTOR_MIN_BENCHMARKS {
         return None;
     }
@@ -587,7 +607,7 @@ pub fn run_factor(
         (
             Verdict::Regressed,
             format!(
-                "the whole run is {change:+.1}% (median of {n} ratios), beyond the {}% noise floor plus the {}% threshold (limit {:+.1}%): a change that slows most benchmarks, or a much slower machine; the instruction counts tell which",
+                "the whole run is {change:+.1}% (median of {n} ratios), beyond the {}% noise floor plus the {}% threshold (limit {:+.1}%): a change that slows most benchmarks, or a much slower machine (the instruction counts tell which); the rows are judged on their raw values",
                 o.noise_floor_pct,
                 o.threshold_pct,
                 (limit - 1.0) * 100.0
@@ -597,7 +617,7 @@ pub fn run_factor(
         (
             Verdict::Improved,
             format!(
-                "the whole run is {change:+.1}% (median of {n} ratios), below the {}% noise floor minus the {}% threshold",
+                "the whole run is {change:+.1}% (median of {n} ratios), below the {}% noise floor minus the {}% threshold; the rows are judged on their raw values",
                 o.noise_floor_pct, o.threshold_pct
             ),
         )
@@ -623,7 +643,13 @@ pub fn run_factor(
     })
 }
 
-fn compare_one(base: &Benchmark, cur: &Benchmark, o: &CompareOptions, factor: f64) -> Row {
+/// `factors`: the run factor of the compared statistic and that of the median (1 = none).
+fn compare_one(
+    base: &Benchmark,
+    cur: &Benchmark,
+    o: &CompareOptions,
+    (factor, median_factor): (f64, f64),
+) -> Row {
     if is_deterministic(base) && is_deterministic(cur) {
         let b = base.instructions.unwrap_or(0) as f64;
         let c = cur.instructions.unwrap_or(0) as f64;
@@ -661,7 +687,7 @@ fn compare_one(base: &Benchmark, cur: &Benchmark, o: &CompareOptions, factor: f6
     };
     let (mut verdict, limit, mut reason) = judge_wall_clock(w, o);
     if verdict == Verdict::Regressed && o.confirm {
-        if let Some(why) = unconfirmed(base, cur, used, factor, o) {
+        if let Some(why) = unconfirmed(base, cur, used, (factor, median_factor), o) {
             reason = format!("{reason}; but not a regression: {why}");
             verdict = Verdict::WithinNoise;
         }
@@ -740,7 +766,27 @@ pub fn compare(
     } else {
         None
     };
-    let factor = run_factor.as_ref().map_or(1.0, |f| f.value);
+    // Beyond the floor the run factor is itself the verdict (most benchmarks moved together):
+    // dividing by it would turn the untouched benchmarks into "improved" ones, so the rows are
+    // then judged on their raw values.
+    let factor = run_factor
+        .as_ref()
+        .filter(|f| matches!(f.verdict, Verdict::Unchanged | Verdict::WithinNoise))
+        .map_or(1.0, |f| f.value);
+    // The median's own run factor, for confirming a p95 regression by the median.
+    let median_factor = if factor == 1.0 || o.metric == Metric::Median {
+        factor
+    } else {
+        run_factor_value(
+            baseline,
+            current,
+            &CompareOptions {
+                metric: Metric::Median,
+                ..*o
+            },
+        )
+        .unwrap_or(1.0)
+    };
     let mut rows = Vec::new();
     for base in &baseline.benchmarks {
         let missing = |reason: String| Row {
@@ -778,7 +824,7 @@ pub fn compare(
                 ),
                 disturbed: false,
             },
-            Some(cur) => compare_one(base, cur, o, factor),
+            Some(cur) => compare_one(base, cur, o, (factor, median_factor)),
         };
         rows.push(row);
     }

@@ -400,3 +400,25 @@ proptest! {
         prop_assert!(c.rows[0].reason.contains("the median did not confirm it"), "{}", c.rows[0].reason);
     }
 }
+
+#[test]
+fn when_most_benchmarks_slow_down_the_rows_are_judged_raw() {
+    let base = suite(&[(1.0, 0.2); 7]);
+    let mut cur = base.clone();
+    for i in 0..4 {
+        cur = scaled(&cur, 3.0, Some(i));
+    }
+    let c = compare(&base, &cur, &CompareOptions::default());
+    let f = c.run_factor.as_ref().unwrap();
+    assert_eq!(f.verdict, Verdict::Regressed, "{}", f.reason);
+    assert!(f.reason.contains("raw values"));
+    for (i, row) in c.rows.iter().enumerate() {
+        let expected = if i < 4 {
+            Verdict::Regressed
+        } else {
+            Verdict::Unchanged
+        };
+        assert_eq!(row.verdict, expected, "{}: {}", row.name, row.reason);
+        assert!(row.normalized_change_pct.is_none());
+    }
+}

@@ -70,7 +70,7 @@ pub fn summary_line(c: &Comparison) -> String {
     let disturbed = c.disturbed();
     if disturbed > 0 {
         parts.push(format!(
-            "{disturbed} measured on a busy machine (not judged: rerun quietly)"
+            "{disturbed} measured on a busy machine (no regression or improvement can be called for them: rerun quietly)"
         ));
     }
     let status = if c.has_regression() { "FAIL" } else { "OK" };
