@@ -260,15 +260,11 @@ impl Probe {
                     summary.count,
                     path.display()
                 );
-                if let Some(d) = summary.disturbance.filter(|d| {
-                    d.other_cpu_pct > aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT
-                }) {
-                    eprintln!(
-                        "!!!!! busy machine: other processes and the hypervisor used {:.0}% of the \
-                         CPUs (steal {:.0}%) while {} ran: `aiops-bench compare` will not judge its \
-                         wall-clock numbers; rerun it on a quiet machine",
-                        d.other_cpu_pct, d.steal_pct, summary.name
-                    );
+                if let Some(line) = summary
+                    .disturbance
+                    .and_then(|d| d.busy_warning(&summary.name))
+                {
+                    eprintln!("{line}");
                 }
             }
             Err(e) => eprintln!(

@@ -266,17 +266,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 entry.latency_from_due_ms = outcome.corrected.to_latency_ms();
             }
         }
-        if let Some(d) = disturbance
-            .filter(|d| d.other_cpu_pct > aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT)
-        {
-            eprintln!(
-                "!!!!! busy machine: other processes and the hypervisor used {:.0}% of the CPUs \
-                 (steal {:.0}%) during the {} scenario: `aiops-bench compare` will not judge its \
-                 latencies; rerun it on a quiet machine",
-                d.other_cpu_pct,
-                d.steal_pct,
-                kind.title()
-            );
+        let what = format!("the {} scenario", kind.title());
+        if let Some(line) = disturbance.and_then(|d| d.busy_warning(&what)) {
+            eprintln!("{line}");
         }
         let summary = report::ScenarioSummary::new(*kind, rps, &outcome, &entries);
         summary.print();

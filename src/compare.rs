@@ -546,9 +546,6 @@ fn wall_clock_pair(
     }
 }
 
-/// The run factor of `current` against `baseline` (see [`RunFactor`]), judged against the
-/// noise floor: `None` when fewer than [`RUN_FACTOR_MIN_BENCHMARKS`] wall-clock benchmarks
-/// (not skipped, with a positive value on both sides) are in both files.
 /// `current / baseline` of the compared statistic for every wall-clock benchmark in both files,
 /// neither skipped nor disturbed, with a positive value on both sides.
 fn factor_ratios(
@@ -580,27 +577,26 @@ fn factor_ratios(
         .collect()
 }
 
-/// The median of [`factor_ratios`], when there are enough of them.
+/// The median of [`factor_ratios`] and how many there were, when there are enough of them.
 fn run_factor_value(
     baseline: &BenchmarkResults,
     current: &BenchmarkResults,
     o: &CompareOptions,
-) -> Option<f64> {
+) -> Option<(f64, usize)> {
     let mut ratios = factor_ratios(baseline, current, o);
-    (ratios.len() >= RUN_FACTOR_MIN_BENCHMARKS).then(|| median(&mut ratios))
+    let n = ratios.len();
+    (n >= RUN_FACTOR_MIN_BENCHMARKS).then(|| (median(&mut ratios), n))
 }
 
+/// The run factor of `current` against `baseline` (see [`RunFactor`]), judged against the
+/// noise floor: `None` when fewer than [`RUN_FACTOR_MIN_BENCHMARKS`] wall-clock benchmarks
+/// (neither skipped nor disturbed, with a positive value on both sides) are in both files.
 pub fn run_factor(
     baseline: &BenchmarkResults,
     current: &BenchmarkResults,
     o: &CompareOptions,
 ) -> Option<RunFactor> {
-    let mut ratios = factor_ratios(baseline, current, o);
-    if ratios.len() < RUN_FACTOR_MIN_BENCHMARKS {
-        return None;
-    }
-    let n = ratios.len();
-    let value = median(&mut ratios);
+    let (value, n) = run_factor_value(baseline, current, o)?;
     let limit = (1.0 + o.noise_floor_pct / 100.0) * (1.0 + o.threshold_pct / 100.0);
     let change = (value - 1.0) * 100.0;
     let (verdict, reason) = if value > limit {
@@ -785,7 +781,7 @@ pub fn compare(
                 ..*o
             },
         )
-        .unwrap_or(1.0)
+        .map_or(1.0, |(value, _)| value)
     };
     let mut rows = Vec::new();
     for base in &baseline.benchmarks {

@@ -38,6 +38,21 @@ pub struct Disturbance {
     pub steal_pct: f64,
 }
 
+impl Disturbance {
+    /// The loud line printed when `what` (a benchmark or scenario) ran on a busy machine, or
+    /// `None` at or below [`DEFAULT_MAX_DISTURBANCE_PCT`].
+    pub fn busy_warning(&self, what: &str) -> Option<String> {
+        (self.other_cpu_pct > DEFAULT_MAX_DISTURBANCE_PCT).then(|| {
+            format!(
+                "!!!!! busy machine: other processes and the hypervisor used {:.0}% of the CPUs \
+                 (steal {:.0}%) during {what}: `aiops-bench compare` will not judge its \
+                 wall-clock numbers; rerun it on a quiet machine",
+                self.other_cpu_pct, self.steal_pct
+            )
+        })
+    }
+}
+
 static PARTNERS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 /// Count the CPU time of process `pid` (for example a local Redis server the benchmark talks
@@ -194,6 +209,24 @@ mod tests {
             "1234 (tokio (rt) x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 1 1 1";
         assert_eq!(parse_pid_stat(pid), Some(325));
         assert_eq!(parse_proc_stat("intr 1 2 3"), None);
+    }
+
+    #[test]
+    fn only_a_busy_machine_warns() {
+        let quiet = Disturbance {
+            other_cpu_pct: DEFAULT_MAX_DISTURBANCE_PCT,
+            steal_pct: 0.0,
+        };
+        assert_eq!(quiet.busy_warning("cache/read/redis_1kb"), None);
+        let busy = Disturbance {
+            other_cpu_pct: 62.4,
+            steal_pct: 1.0,
+        };
+        let line = busy.busy_warning("cache/read/redis_1kb").unwrap();
+        assert!(
+            line.contains("62% of the CPUs (steal 1%) during cache/read/redis_1kb"),
+            "{line}"
+        );
     }
 
     #[test]
