@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod disturbance;
 pub mod export;
+pub mod hdr;
 pub mod import;
 pub mod io;
 pub mod metadata;

@@ -258,6 +258,7 @@ impl TriageAgent {
     /// Triage `event`: from the cache when the same event was triaged before, else one LLM call
     /// (shared with concurrent triages of the same event) whose answer is then cached.
     pub async fn triage(&self, event: &Event) -> Result<Triage, AgentError> {
+        let _inject = crate::inject::start(crate::inject::Site::AgentTriage);
         let key = cache_key(event);
         if let Some(hit) = self.cached(&key).await {
             return Ok(hit);

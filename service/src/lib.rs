@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod api;
 pub mod cache;
+pub mod inject;
 pub mod llm;
 pub mod server;
 pub mod webhook;

@@ -38,7 +38,10 @@ fn json_value<T: Serialize>(status: StatusCode, value: &T) -> Response {
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
+    let response = {
+        let _inject = crate::inject::start(crate::inject::Site::HttpRequest);
+        next.run(req).await
+    };
     state.inner.metrics.observe_request(
         route.as_ref().map(MatchedPath::as_str),
         response.status().as_u16(),

@@ -69,6 +69,7 @@ impl Cache for MemoryCache {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Arc<Value>>, CacheError> {
+        let _inject = crate::inject::start(crate::inject::Site::CacheGet);
         Ok(self.inner.get(key).await.map(|s| s.value))
     }
 

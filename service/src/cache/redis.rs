@@ -177,6 +177,7 @@ impl Cache for RedisCache {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Arc<Value>>, CacheError> {
+        let _inject = crate::inject::start(crate::inject::Site::CacheGet);
         let mut conn = self.conn.clone();
         let mut cmd = ::redis::cmd("GET");
         cmd.arg(key);

@@ -246,6 +246,7 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), WebhookError> {
+    let _inject = crate::inject::start(crate::inject::Site::WebhookVerify);
     let Some(secret) = secrets.get(source) else {
         return Ok(());
     };
@@ -260,6 +261,7 @@ pub fn verify(
 /// Parse a verified body into normalized events: exactly one for every source except
 /// Alertmanager, which gives one event per alert of the notification (possibly none).
 pub fn parse(source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, WebhookError> {
+    let _inject = crate::inject::start(crate::inject::Site::WebhookParse);
     match source {
         Source::Github => github::parse(headers, body).map(|e| vec![e]),
         Source::Gitlab => gitlab::parse(headers, body).map(|e| vec![e]),

@@ -1,0 +1,242 @@
+//! Calibrated slowdown injection, for proving that a regression gate fires on a slowdown of a
+//! known size (and only then). Never on by default: it is compiled in only with the `inject`
+//! feature (benchmark and test builds of this workspace turn it on) and acts only when
+//! `AIOPS_INJECT_SLOWDOWN` is set. Without the feature every call here is an empty inline
+//! function; with it and the variable unset, one initialised-once load and a branch.
+//!
+//! `AIOPS_INJECT_SLOWDOWN` is a comma-separated list of rules, one per site:
+//!
+//! - `SITE:PCT`: every operation at SITE takes PCT percent longer (a busy loop for PCT % of the
+//!   operation's own elapsed time, measured around it), for example `webhook.parse:5`;
+//! - `SITE:tail:EVERY:MICROS`: every EVERY-th operation at SITE takes MICROS µs longer (busy
+//!   loop), the others are untouched, for example `webhook.parse:tail:20:1000`.
+//!
+//! Sites: `webhook.parse`, `webhook.verify`, `cache.get` (every cache backend, so a Redis round
+//! trip with Redis), `agent.triage`, `http.request` (every request the API router answers).
+//! A malformed value panics at the first instrumented operation with a message naming the
+//! variable, so a study never runs silently without its injection.
+
+/// An instrumented place in the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// `webhook::parse`.
+    WebhookParse,
+    /// `webhook::verify`.
+    WebhookVerify,
+    /// `Cache::get` of every backend.
+    CacheGet,
+    /// `Agent::triage`.
+    AgentTriage,
+    /// One HTTP request through the API router.
+    HttpRequest,
+}
+
+impl Site {
+    /// Every site, in the order of [`Site::name`]'s table.
+    pub const ALL: [Site; 5] = [
+        Site::WebhookParse,
+        Site::WebhookVerify,
+        Site::CacheGet,
+        Site::AgentTriage,
+        Site::HttpRequest,
+    ];
+
+    /// The name used in `AIOPS_INJECT_SLOWDOWN`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Site::WebhookParse => "webhook.parse",
+            Site::WebhookVerify => "webhook.verify",
+            Site::CacheGet => "cache.get",
+            Site::AgentTriage => "agent.triage",
+            Site::HttpRequest => "http.request",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The environment variable that turns injection on.
+pub const ENV: &str = "AIOPS_INJECT_SLOWDOWN";
+
+/// What to do at one site.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rule {
+    /// Every operation `pct` percent longer.
+    Proportional {
+        /// Extra time as a percentage of the operation's own time.
+        pct: f64,
+    },
+    /// Every `every`-th operation `micros` µs longer.
+    Tail {
+        /// Period in operations (≥ 1).
+        every: u64,
+        /// Extra time in microseconds.
+        micros: u64,
+    },
+}
+
+/// Parse a value of `AIOPS_INJECT_SLOWDOWN` into one optional rule per site (indexed as
+/// [`Site::ALL`]).
+pub fn parse(spec: &str) -> Result<[Option<Rule>; 5], String> {
+    let mut rules = [None; 5];
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let fields: Vec<&str> = part.split(':').collect();
+        let site = Site::ALL
+            .into_iter()
+            .find(|s| s.name() == fields[0])
+            .ok_or_else(|| {
+                format!(
+                    "{ENV}: unknown site '{}' in '{part}' (sites: {})",
+                    fields[0],
+                    Site::ALL.map(Site::name).join(", ")
+                )
+            })?;
+        let rule = match fields[1..] {
+            [pct] => {
+                let pct: f64 = pct
+                    .parse()
+                    .ok()
+                    .filter(|p: &f64| p.is_finite() && *p > 0.0 && *p <= 10_000.0)
+                    .ok_or_else(|| {
+                        format!("{ENV}: '{part}': the percentage must be a number in (0, 10000]")
+                    })?;
+                Rule::Proportional { pct }
+            }
+            ["tail", every, micros] => {
+                let every: u64 = every.parse().ok().filter(|e| *e >= 1).ok_or_else(|| {
+                    format!("{ENV}: '{part}': EVERY must be a whole number of at least 1")
+                })?;
+                let micros: u64 = micros.parse().ok().filter(|m| *m >= 1).ok_or_else(|| {
+                    format!("{ENV}: '{part}': MICROS must be a whole number of at least 1")
+                })?;
+                Rule::Tail { every, micros }
+            }
+            _ => {
+                return Err(format!(
+                    "{ENV}: '{part}' is neither SITE:PCT nor SITE:tail:EVERY:MICROS"
+                ))
+            }
+        };
+        if rules[site.index()].replace(rule).is_some() {
+            return Err(format!("{ENV}: site '{}' is given twice", site.name()));
+        }
+    }
+    Ok(rules)
+}
+
+#[cfg(feature = "inject")]
+mod active {
+    use super::{parse, Rule, Site, ENV};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    static RULES: OnceLock<[Option<Rule>; 5]> = OnceLock::new();
+    static COUNTERS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+    fn rules() -> &'static [Option<Rule>; 5] {
+        RULES.get_or_init(|| match std::env::var(ENV) {
+            Ok(spec) => match parse(&spec) {
+                Ok(rules) => {
+                    eprintln!("aiops-service: {ENV}={spec}: slowdown injection is ON");
+                    rules
+                }
+                Err(e) => panic!("{e}"),
+            },
+            Err(_) => [None; 5],
+        })
+    }
+
+    fn spin_for(d: Duration) {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Times one operation at a site; the extra work happens when it is dropped.
+    #[must_use = "the slowdown is applied when the guard is dropped at the end of the operation"]
+    pub struct Guard {
+        armed: Option<(Rule, Instant, u64)>,
+    }
+
+    /// Start one operation at `site`.
+    #[inline]
+    pub fn start(site: Site) -> Guard {
+        let armed = rules()[site.index()].map(|rule| {
+            let n = COUNTERS[site.index()].fetch_add(1, Ordering::Relaxed) + 1;
+            (rule, Instant::now(), n)
+        });
+        Guard { armed }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            match self.armed {
+                None => {}
+                Some((Rule::Proportional { pct }, started, _)) => {
+                    spin_for(started.elapsed().mul_f64(pct / 100.0));
+                }
+                Some((Rule::Tail { every, micros }, _, n)) => {
+                    if n % every == 0 {
+                        spin_for(Duration::from_micros(micros));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "inject")]
+pub use active::{start, Guard};
+
+/// Without the `inject` feature: nothing at all.
+#[cfg(not(feature = "inject"))]
+pub struct Guard;
+
+/// Without the `inject` feature: nothing at all.
+#[cfg(not(feature = "inject"))]
+#[inline(always)]
+pub fn start(_site: Site) -> Guard {
+    Guard
+}
+
+/// Whether this build can inject slowdowns (the `inject` feature).
+pub const COMPILED_IN: bool = cfg!(feature = "inject");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proportional_and_tail_rules() {
+        let rules = parse("webhook.parse:5, cache.get:tail:20:1000").unwrap();
+        assert_eq!(rules[0], Some(Rule::Proportional { pct: 5.0 }));
+        assert_eq!(
+            rules[2],
+            Some(Rule::Tail {
+                every: 20,
+                micros: 1000
+            })
+        );
+        assert_eq!(rules[1], None);
+        assert_eq!(parse("").unwrap(), [None; 5]);
+    }
+
+    #[test]
+    fn refuses_bad_rules_naming_them() {
+        for bad in [
+            "webhook.parsed:5",
+            "webhook.parse:-5",
+            "webhook.parse:NaN",
+            "webhook.parse:tail:0:10",
+            "webhook.parse:tail:5",
+            "webhook.parse:5,webhook.parse:6",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.starts_with(ENV), "{bad}: {err}");
+        }
+    }
+}
