@@ -73,6 +73,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Paired A/B of the criterion suite: BASE_REV (A) against the working tree (B) on this
+    /// machine, judged with confidence intervals; exit 1 on a regression, 3 inconclusive.
+    #[command(after_help = aiops_bench::ab::cli::AB_HELP)]
+    Ab(aiops_bench::ab::cli::AbArgs),
     /// Turn criterion output (plus the per-operation HDR sidecars) into one result file.
     Collect {
         /// Criterion output folder.
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Ab(args) => Ok(ExitCode::from(aiops_bench::ab::cli::run(args)?)),
         Command::Collect {
             criterion_dir,
             baseline,
