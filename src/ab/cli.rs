@@ -13,8 +13,11 @@ How it works:
   harness is kept in <target>/ab/bin/<commit> and reused); B is the working tree. Both run the
   criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
   slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
-  B A, ...). Every operation is timed into an HDR histogram. A round in which other processes
-  used more than --max-disturbance of the CPUs is run again (at most --rounds times).
+  B A, ...). Every operation is timed into an HDR histogram. Both harnesses run with
+  address-space randomization off (and the same environment size), so identical code has an
+  identical memory layout: with it on, two processes of the same binary measured one benchmark
+  9.5% apart, consistently. A round in which other processes
+  used more than --max-disturbance of the CPUs is run again (at most a third of --rounds times; a machine busy all along stays busy).
 Verdicts, per benchmark:
   For each round, B/A of the slices' median, p95 and p99; over the rounds, the Hodges-Lehmann
   estimate of those ratios with a distribution-free --confidence interval (Wilcoxon).
@@ -57,7 +60,7 @@ pub struct AbArgs {
     #[arg(long, default_value_t = 12)]
     pub rounds: usize,
     /// Milliseconds per slice (one side's turn).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 150)]
     pub slice_ms: u64,
     /// Two-sided confidence level of the intervals.
     #[arg(long, default_value_t = 0.99)]

@@ -8,7 +8,8 @@
 //!    side back to back (A B, then B A, alternating, so neither side always goes first). A
 //!    slice is a few hundred milliseconds of operations, each timed into an HDR histogram.
 //!    A round in which either slice was disturbed (other processes or the hypervisor used more
-//!    than `max_disturbance_pct` of the CPUs) is run again, up to `rounds` extra times.
+//!    than `max_disturbance_pct` of the CPUs) is run again, up to `rounds / 3` extra times (a machine busy all along stays busy; the
+//!    report counts the rounds kept disturbed).
 //! 3. Judge: per round, the ratio B/A of the slices' median, p95 and p99; over the rounds, the
 //!    Hodges–Lehmann estimate of the log ratios and its distribution-free confidence interval
 //!    (see [`stats`]). A statistic has *regressed* only when the interval's lower bound is past
@@ -217,6 +218,9 @@ pub struct AbReport {
     pub timestamp: String,
     /// Seconds spent running the benchmarks (builds excluded).
     pub run_seconds: f64,
+    /// Whether the harnesses ran without address-space randomization (Linux; where a sandbox
+    /// forbids it, a process's layout can bias a benchmark by several percent).
+    pub address_randomization_off: bool,
     /// Compared benchmarks, in run order.
     pub benchmarks: Vec<AbBenchmark>,
     /// Benchmarks not compared.
@@ -404,7 +408,7 @@ fn measure(name: &str, a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<AbBe
         };
         i += 1;
         let noisy = disturbed(&sa, o.max_disturbance_pct) || disturbed(&sb, o.max_disturbance_pct);
-        if noisy && reruns < o.rounds {
+        if noisy && reruns < o.rounds / 3 {
             reruns += 1;
             continue;
         }
@@ -431,7 +435,8 @@ pub fn run_sides(
         .map_err(|e| AbError::Io(format!("creating {}: {e}", logs.display())))?;
     let started = Instant::now();
     let filter = o.filter.as_deref();
-    let mut a = Side::start("A", bin_a, dir, filter, &[], logs.join("a.stderr"))?;
+    let pad = session::padding_for(&o.env_b);
+    let mut a = Side::start("A", bin_a, dir, filter, &pad, logs.join("a.stderr"))?;
     let mut b = Side::start("B", bin_b, dir, filter, &o.env_b, logs.join("b.stderr"))?;
     let setup = Duration::from_secs(300);
     for side in [&mut a, &mut b] {
@@ -557,6 +562,13 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
         o.rounds,
         o.slice_ms
     );
+    let address_randomization_off = session::aslr_off();
+    if !address_randomization_off {
+        eprintln!(
+            "ab: warning: cannot turn address-space randomization off here; a process's memory \
+             layout can bias single benchmarks by several percent (see --help)"
+        );
+    }
     let (benchmarks, skipped, run_seconds) = run_sides(&bin_a, &bin_b, &root, &logs, o)?;
     Ok(AbReport {
         options: o.clone(),
@@ -565,6 +577,7 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
         head_dirty,
         timestamp,
         run_seconds,
+        address_randomization_off,
         benchmarks,
         skipped,
     })
@@ -690,6 +703,7 @@ mod tests {
             head_dirty: false,
             timestamp: String::new(),
             run_seconds: 1.0,
+            address_randomization_off: true,
             benchmarks: Vec::new(),
             skipped: Vec::new(),
         };
