@@ -24,7 +24,7 @@ fn bad_input_exits_2_naming_the_problem() {
         (&["HEAD", "--rounds", "3"], "--rounds 3"),
         (&["HEAD", "--filter", "(unclosed"], "--filter '(unclosed'"),
         (&["HEAD", "--confidence", "1.5"], "--confidence 1.5"),
-        (&["HEAD", "--threshold", "-1"], "--threshold -1"),
+        (&["HEAD", "--threshold=-1"], "--threshold -1"),
         (&["HEAD", "--slice-ms", "1"], "--slice-ms 1"),
         (
             &["HEAD", "--env-b", "NOEQUALS"],
