@@ -7,7 +7,8 @@
 //! `AIOPS_INJECT_SLOWDOWN` is a comma-separated list of rules, one per site:
 //!
 //! - `SITE:PCT`: every operation at SITE takes PCT percent longer (a busy loop for PCT % of the
-//!   operation's own elapsed time, measured around it), for example `webhook.parse:5`;
+//!   operation's own elapsed time, measured around it, less the guard's own cost, calibrated at
+//!   start), for example `webhook.parse:5`;
 //! - `SITE:tail:EVERY:MICROS`: every EVERY-th operation at SITE takes MICROS µs longer (busy
 //!   loop), the others are untouched, for example `webhook.parse:tail:20:1000`.
 //!
@@ -140,6 +141,7 @@ mod active {
         RULES.get_or_init(|| match std::env::var(ENV) {
             Ok(spec) => match parse(&spec) {
                 Ok(rules) => {
+                    overhead();
                     eprintln!("aiops-service: {ENV}={spec}: slowdown injection is ON");
                     rules
                 }
@@ -149,11 +151,30 @@ mod active {
         })
     }
 
-    fn spin_for(d: Duration) {
-        let until = Instant::now() + d;
+    fn spin_until(until: Instant) {
         while Instant::now() < until {
             std::hint::spin_loop();
         }
+    }
+
+    /// What the guard itself costs an operation: three clock reads (start, end, and the spin
+    /// loop's first check), the median of many on this machine. A proportional rule subtracts
+    /// it, so `webhook.parse:5` makes a 3 µs parse 5 % slower, not 8 %.
+    fn overhead() -> Duration {
+        static OVERHEAD: OnceLock<Duration> = OnceLock::new();
+        *OVERHEAD.get_or_init(|| {
+            let mut samples: Vec<Duration> = (0..2001)
+                .map(|_| {
+                    let t = Instant::now();
+                    let a = Instant::now();
+                    let b = a.elapsed();
+                    std::hint::black_box((b, Instant::now()));
+                    t.elapsed()
+                })
+                .collect();
+            samples.sort();
+            samples[samples.len() / 2]
+        })
     }
 
     /// Times one operation at a site; the extra work happens when it is dropped.
@@ -177,10 +198,14 @@ mod active {
             match self.armed {
                 None => {}
                 Some((Rule::Proportional { pct }, started, _)) => {
-                    spin_for(started.elapsed().mul_f64(pct / 100.0));
+                    let now = Instant::now();
+                    let extra = (now - started)
+                        .mul_f64(pct / 100.0)
+                        .saturating_sub(overhead());
+                    spin_until(now + extra);
                 }
                 Some((Rule::Tail { every, micros }, _, n)) if n % every == 0 => {
-                    spin_for(Duration::from_micros(micros));
+                    spin_until(Instant::now() + Duration::from_micros(micros));
                 }
                 Some((Rule::Tail { .. }, _, _)) => {}
             }
