@@ -1,7 +1,7 @@
 //! `aiops-bench`: collect benchmark results into one format, keep baselines, compare runs
 //! against them without crying wolf, check the spec's targets and export for other tools.
 //!
-//! Exit codes: 0 ok, 1 regression or target missed, 2 bad input.
+//! Exit codes: 0 ok, 1 regression or target missed, 2 bad input, 3 inconclusive (compare).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,7 +64,7 @@ A file compared with itself is always 'unchanged'. Every row says why.";
     name = "aiops-bench",
     version,
     about = "One result format for criterion and Goose output, baselines and a noise-aware regression gate",
-    after_help = "Exit codes: 0 ok, 1 regression or target missed, 2 bad input (missing or malformed file, unknown schema_version, empty benchmarks list, NaN or negative latency)."
+    after_help = "Exit codes: 0 ok, 1 regression or target missed, 2 bad input (missing or malformed file, unknown schema_version, empty benchmarks list, NaN or negative latency), 3 inconclusive (compare: nothing could be judged, for example every measurement taken on a busy machine, or instruction counts of different hosts)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -97,7 +97,7 @@ enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
-    /// Compare a result file against a baseline; exit 1 on a regression.
+    /// Compare a result file against a baseline; exit 1 on a regression, 3 when inconclusive.
     #[command(after_help = COMPARE_HELP)]
     Compare {
         /// Baseline result file.
@@ -294,11 +294,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ReportFormat::Json => &Json,
             };
             print!("{}", exporter.render(&comparison));
-            Ok(if comparison.has_regression() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(ExitCode::from(comparison.outcome().exit_code()))
         }
         Command::Check { targets, current } => {
             let targets = Targets::load(&targets)?;
@@ -396,7 +392,10 @@ fn collect(
             eprintln!("SKIPPED {}: {reason}", b.name);
         }
     }
-    let results = BenchmarkResults::new(benchmarks);
+    let mut results = BenchmarkResults::new(benchmarks);
+    if callgrind_dir.is_some() {
+        results.metadata.host_fingerprint = Some(aiops_bench::metadata::HostFingerprint::current());
+    }
     io::validate(&results).map_err(|m| anyhow::anyhow!("collected results are invalid: {m}"))?;
     io::save(output, &results, true)?;
     let skipped = results

@@ -93,6 +93,13 @@ pub fn merge_runs(runs: &[BenchmarkResults]) -> BenchmarkResults {
     }
     let mut out = runs[0].clone();
     out.metadata.runs = runs.iter().map(|r| r.metadata.runs.max(1)).sum();
+    // Instruction counts of different hosts cannot be merged into one comparable baseline.
+    if runs
+        .iter()
+        .any(|r| r.metadata.host_fingerprint != out.metadata.host_fingerprint)
+    {
+        out.metadata.host_fingerprint = None;
+    }
     out.benchmarks = benchmarks;
     out
 }

@@ -47,10 +47,11 @@ use serde::{Deserialize, Serialize};
 use crate::result::{Benchmark, BenchmarkResults, DeterministicMetric, MinMax};
 
 pub use merge::merge_runs;
-pub use rule::{judge_instructions, judge_wall_clock, WallClock};
+pub use rule::{
+    judge_instructions, judge_wall_clock, WallClock, SUBSET_MIN_BENCHMARKS, SUBSET_MIN_SHARE,
+};
 pub use run_factor::{run_factor, RunFactor, RUN_FACTOR_MIN_BENCHMARKS};
 
-use rule::unconfirmed;
 use run_factor::run_factor_value;
 use stats::pct;
 
@@ -145,6 +146,9 @@ pub enum Verdict {
     Unchanged,
     /// Moved, but inside what noise explains.
     WithinNoise,
+    /// Could not be judged: measured on a busy machine, or instruction counts of different
+    /// hosts. Never a regression, never an OK; a run where nothing could be judged exits 3.
+    Inconclusive,
     /// Only in the current run.
     New,
     /// Only in the baseline, or skipped in the current run.
@@ -159,9 +163,18 @@ impl Verdict {
             Verdict::Improved => "improved",
             Verdict::Unchanged => "unchanged",
             Verdict::WithinNoise => "within noise",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::New => "new",
             Verdict::Missing => "missing",
         }
+    }
+
+    /// Whether the row was judged (regressed, improved, unchanged or within noise).
+    pub fn is_judged(self) -> bool {
+        matches!(
+            self,
+            Verdict::Regressed | Verdict::Improved | Verdict::Unchanged | Verdict::WithinNoise
+        )
     }
 }
 
@@ -184,17 +197,86 @@ pub struct Row {
     /// of a wall-clock row is based on (null for instruction counts and when not normalized).
     #[serde(default)]
     pub normalized_change_pct: Option<f64>,
-    /// Largest change (percent vs baseline) still not a regression.
+    /// Largest change (percent vs baseline) of the compared statistic still inside the noise
+    /// band plus threshold.
     pub regression_limit_pct: Option<f64>,
+    /// The smallest slowdown of this benchmark, in percent, that this comparison could have
+    /// called a regression, from the baseline's measured noise: every latency field scaled by
+    /// the same factor, relative to the rest of the run (instruction counts: the tolerance).
+    /// Null when nothing up to 100x would be seen, or the row was not judged.
+    #[serde(default)]
+    pub detectable_change_pct: Option<f64>,
+    /// Metric p95 only: the smallest slowdown of the tail alone (p95, p99 and max scaled, the
+    /// median unchanged), in percent, that this comparison could have called a regression of
+    /// the tail; null when none up to 100x would be seen.
+    #[serde(default)]
+    pub detectable_tail_change_pct: Option<f64>,
     /// The verdict.
     pub verdict: Verdict,
+    /// The regression is one of the tail (p95 and p99 moved, the median did not).
+    #[serde(default)]
+    pub tail: bool,
     /// Why: the numbers and the rule that decided.
     pub reason: String,
     /// The machine was busy with other work during the baseline's or the current measurement
-    /// (see [`CompareOptions::max_disturbance_pct`]): no wall-clock regression or improvement
-    /// can be called.
+    /// (see [`CompareOptions::max_disturbance_pct`]): the row is inconclusive.
     #[serde(default)]
     pub disturbed: bool,
+}
+
+impl Row {
+    /// A row with no values: new, missing, or not comparable.
+    fn bare(name: &str, metric: &str, unit: &str, verdict: Verdict, reason: String) -> Self {
+        Row {
+            name: name.to_string(),
+            metric: metric.to_string(),
+            unit: unit.to_string(),
+            baseline: None,
+            current: None,
+            change_pct: None,
+            normalized_change_pct: None,
+            regression_limit_pct: None,
+            detectable_change_pct: None,
+            detectable_tail_change_pct: None,
+            verdict,
+            tail: false,
+            reason,
+            disturbed: false,
+        }
+    }
+}
+
+/// What the whole comparison says, and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum Outcome {
+    /// Everything that could be judged passed (exit 0).
+    Ok,
+    /// A benchmark, a subset of benchmarks or the run factor regressed (exit 1).
+    Regression,
+    /// Nothing could be judged, or a whole kind of measurement (wall clock, instruction counts)
+    /// could not be: the reason says which and why (exit 3).
+    Inconclusive(String),
+}
+
+impl Outcome {
+    /// Process exit code: 0 ok, 1 regression, 3 inconclusive (2 is bad input, before this).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::Regression => 1,
+            Outcome::Inconclusive(_) => 3,
+        }
+    }
+
+    /// `OK`, `FAIL` or `INCONCLUSIVE`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "OK",
+            Outcome::Regression => "FAIL",
+            Outcome::Inconclusive(_) => "INCONCLUSIVE",
+        }
+    }
 }
 
 /// A whole comparison.
@@ -205,6 +287,9 @@ pub struct Comparison {
     /// Run-wide factor, when normalization is on and enough benchmarks are in both files.
     #[serde(default)]
     pub run_factor: Option<RunFactor>,
+    /// The subset rule, when enough benchmarks moved beyond their noise band together.
+    #[serde(default)]
+    pub subset: Option<String>,
     /// One row per benchmark name in either file (baseline order, then new ones).
     pub rows: Vec<Row>,
 }
@@ -219,7 +304,54 @@ impl Comparison {
                 .is_some_and(|f| f.verdict == Verdict::Regressed)
     }
 
-    /// Number of rows whose measurement was disturbed (not judged).
+    /// The verdict of the whole comparison: a regression anywhere fails; otherwise it is
+    /// inconclusive when no row could be judged, or when every row of a kind of measurement
+    /// present in both files (wall clock, instruction counts) is inconclusive.
+    pub fn outcome(&self) -> Outcome {
+        if self.has_regression() {
+            return Outcome::Regression;
+        }
+        let judged = self.rows.iter().filter(|r| r.verdict.is_judged()).count();
+        if judged == 0 {
+            let inconclusive: Vec<&Row> = self
+                .rows
+                .iter()
+                .filter(|r| r.verdict == Verdict::Inconclusive)
+                .collect();
+            return Outcome::Inconclusive(match inconclusive.first() {
+                Some(first) => format!(
+                    "nothing could be judged: all {} comparable benchmark(s) are inconclusive (first, {}: {})",
+                    inconclusive.len(),
+                    first.name,
+                    first.reason
+                ),
+                None => "nothing could be judged: no benchmark was measured in both files"
+                    .to_string(),
+            });
+        }
+        for (kind, is_kind) in [
+            ("instruction counts", true),
+            ("wall-clock measurements", false),
+        ] {
+            let of_kind: Vec<&Row> = self
+                .rows
+                .iter()
+                .filter(|r| (r.metric == "instructions") == is_kind)
+                .filter(|r| r.verdict.is_judged() || r.verdict == Verdict::Inconclusive)
+                .collect();
+            if !of_kind.is_empty() && of_kind.iter().all(|r| r.verdict == Verdict::Inconclusive) {
+                return Outcome::Inconclusive(format!(
+                    "none of the {} {kind} could be judged ({}: {})",
+                    of_kind.len(),
+                    of_kind[0].name,
+                    of_kind[0].reason
+                ));
+            }
+        }
+        Outcome::Ok
+    }
+
+    /// Number of rows whose measurement was disturbed (inconclusive).
     pub fn disturbed(&self) -> usize {
         self.rows.iter().filter(|r| r.disturbed).count()
     }
@@ -247,6 +379,7 @@ pub fn statistic(b: &Benchmark, metric: Metric) -> Option<(f64, Metric)> {
     }
 }
 
+/// Min/max of `metric` across a multi-run baseline's runs (null for a 1-run baseline).
 pub(super) fn spread_of(b: &Benchmark, metric: Metric) -> Option<MinMax> {
     let s = b.spread.as_ref().filter(|s| s.runs >= 2)?;
     match metric {
@@ -298,13 +431,15 @@ pub(super) fn wall_clock_pair(
     }
 }
 
-/// `factors`: the run factor of the compared statistic and that of the median (1 = none).
+/// A row and whether its compared statistic and its median are both beyond their noise bands
+/// (a candidate for the subset rule).
 fn compare_one(
     base: &Benchmark,
     cur: &Benchmark,
     o: &CompareOptions,
-    (factor, median_factor): (f64, f64),
-) -> Row {
+    factors: (f64, f64),
+    instructions: Option<&str>,
+) -> (Row, bool) {
     if is_deterministic(base) && is_deterministic(cur) {
         let b = base.instructions.unwrap_or(0) as f64;
         let c = cur.instructions.unwrap_or(0) as f64;
@@ -313,54 +448,49 @@ fn compare_one(
             .as_ref()
             .filter(|s| s.runs >= 2)
             .and_then(|s| s.instructions);
-        let (verdict, limit, reason) =
-            judge_instructions(b, spread, c, o.instructions_threshold_pct);
-        return Row {
-            name: cur.name.clone(),
-            metric: "instructions".into(),
-            unit: "instructions".into(),
-            baseline: Some(b),
-            current: Some(c),
-            change_pct: pct(b, c),
-            normalized_change_pct: None,
-            regression_limit_pct: limit,
-            verdict,
-            reason,
-            disturbed: false,
-        };
+        let mut row = Row::bare(
+            &cur.name,
+            "instructions",
+            "instructions",
+            Verdict::Inconclusive,
+            String::new(),
+        );
+        row.baseline = Some(b);
+        row.current = Some(c);
+        row.change_pct = pct(b, c);
+        match instructions {
+            Some(why) => row.reason = why.to_string(),
+            None => {
+                let (verdict, limit, reason) =
+                    judge_instructions(b, spread, c, o.instructions_threshold_pct);
+                row.verdict = verdict;
+                row.regression_limit_pct = limit;
+                row.detectable_change_pct = limit;
+                row.reason = reason;
+            }
+        }
+        return (row, false);
     }
     let (bv, cv, used) = match wall_clock_pair(base, cur, o.metric) {
         Ok(v) => v,
-        Err(why) => return missing_stat(base, cur, o, why),
+        Err(why) => return (missing_stat(base, cur, o, why), false),
     };
-    let w = WallClock {
-        baseline: bv,
-        spread: spread_of(base, used),
-        ci: ci_of(base, used),
-        current: cv,
-        factor,
-    };
-    let (mut verdict, limit, mut reason) = judge_wall_clock(w, o);
-    if verdict == Verdict::Regressed && o.confirm {
-        if let Some(why) = unconfirmed(base, cur, used, (factor, median_factor), o) {
-            reason = format!("{reason}; but not a regression: {why}");
-            verdict = Verdict::WithinNoise;
-        }
-    }
+    let judged = rule::judge_row(base, cur, used, o, factors);
+    let (mut verdict, mut reason) = (judged.verdict, judged.reason);
+    let detectable = rule::detectable(base, used, o, rule::Scaling::Uniform);
+    let detectable_tail = (used == Metric::P95)
+        .then(|| rule::detectable(base, used, o, rule::Scaling::Tail))
+        .flatten();
     let disturbed = disturbance_over(base, cur, o);
     if let Some((side, pct)) = disturbed {
-        if matches!(verdict, Verdict::Regressed | Verdict::Improved) {
-            reason = format!(
-                "not judged: other processes and the hypervisor used {pct:.0}% of the CPUs during the {side}'s measurement (limit {}%), so wall clock cannot tell code from machine; rerun on a quiet machine (would have been {}: {reason})",
-                o.max_disturbance_pct,
-                verdict.as_str()
-            );
-            verdict = Verdict::WithinNoise;
-        } else {
-            reason = format!(
-                "{reason} (measured while other work used {pct:.0}% of the CPUs during the {side}'s run)"
-            );
-        }
+        reason = format!(
+            "inconclusive: other processes and the hypervisor used {pct:.0}% of the CPUs during the {side}'s measurement (limit --max-disturbance {}%), so wall clock cannot tell code from machine; rerun on a quiet machine (on the numbers alone: {}: {reason})",
+            o.max_disturbance_pct,
+            verdict.as_str()
+        );
+        verdict = Verdict::Inconclusive;
+    } else if matches!(verdict, Verdict::WithinNoise | Verdict::Unchanged) {
+        reason = format!("{reason}; {}", rule::sees_line(detectable, detectable_tail));
     }
     if used != o.metric {
         reason = format!(
@@ -369,7 +499,8 @@ fn compare_one(
             used.as_str()
         );
     }
-    Row {
+    let factor = factors.0;
+    let row = Row {
         name: cur.name.clone(),
         metric: used.as_str().into(),
         unit: "ms".into(),
@@ -377,26 +508,60 @@ fn compare_one(
         current: Some(cv),
         change_pct: pct(bv, cv),
         normalized_change_pct: (factor != 1.0).then(|| pct(bv, cv / factor)).flatten(),
-        regression_limit_pct: limit,
+        regression_limit_pct: judged.limit,
+        detectable_change_pct: detectable,
+        detectable_tail_change_pct: detectable_tail,
         verdict,
+        tail: judged.tail && verdict == Verdict::Regressed,
         reason,
         disturbed: disturbed.is_some(),
-    }
+    };
+    (row, judged.beyond_band && disturbed.is_none())
 }
 
 fn missing_stat(base: &Benchmark, cur: &Benchmark, o: &CompareOptions, why: &str) -> Row {
-    Row {
-        name: cur.name.clone(),
-        metric: o.metric.as_str().into(),
-        unit: "ms".into(),
-        baseline: statistic(base, o.metric).map(|v| v.0),
-        current: statistic(cur, o.metric).map(|v| v.0),
-        change_pct: None,
-        normalized_change_pct: None,
-        regression_limit_pct: None,
-        verdict: Verdict::Missing,
-        reason: format!("{why}; nothing to compare"),
-        disturbed: false,
+    let mut row = Row::bare(
+        &cur.name,
+        o.metric.as_str(),
+        "ms",
+        Verdict::Missing,
+        format!("{why}; nothing to compare"),
+    );
+    row.baseline = statistic(base, o.metric).map(|v| v.0);
+    row.current = statistic(cur, o.metric).map(|v| v.0);
+    row
+}
+
+/// Why instruction counts of these two files cannot be compared, if they cannot: a missing
+/// host fingerprint on either side, or fingerprints that differ (naming what differs).
+pub fn instructions_not_comparable(
+    baseline: &BenchmarkResults,
+    current: &BenchmarkResults,
+) -> Option<String> {
+    const HOW: &str = "re-record it on the machine you compare on: see baselines/README.md, \"How to refresh it\" (aiops-bench collect --callgrind-dir target/gungraun ...)";
+    match (
+        &baseline.metadata.host_fingerprint,
+        &current.metadata.host_fingerprint,
+    ) {
+        (None, _) => Some(format!(
+            "instruction counts not comparable: the baseline records no host fingerprint (CPU model, valgrind, rustc, glibc), so nothing says it was counted on a host like this one; {HOW}"
+        )),
+        (_, None) => Some(
+            "instruction counts not comparable: the current run records no host fingerprint (CPU model, valgrind, rustc, glibc); collect it with aiops-bench collect --callgrind-dir, which records it".to_string(),
+        ),
+        (Some(b), Some(c)) => {
+            let diff = b.differences(c);
+            (!diff.is_empty()).then(|| {
+                let what: Vec<String> = diff
+                    .iter()
+                    .map(|(name, b, c)| format!("{name} {b} vs {c}"))
+                    .collect();
+                format!(
+                    "instruction counts not comparable: {} (baseline vs current); counts depend on the host, not only on the code; {HOW}",
+                    what.join(", ")
+                )
+            })
+        }
     }
 }
 
@@ -421,7 +586,7 @@ pub fn compare(
     } else {
         None
     };
-    // Beyond the floor the run factor is itself the verdict (most benchmarks moved together):
+    // Beyond its limit the run factor is itself the verdict (most benchmarks moved together):
     // dividing by it would turn the untouched benchmarks into "improved" ones, so the rows are
     // then judged on their raw values.
     let factor = run_factor
@@ -442,20 +607,20 @@ pub fn compare(
         )
         .map_or(1.0, |(value, _)| value)
     };
+    let instructions = instructions_not_comparable(baseline, current);
     let mut rows = Vec::new();
+    let mut beyond = Vec::new();
     for base in &baseline.benchmarks {
-        let missing = |reason: String| Row {
-            name: base.name.clone(),
-            metric: o.metric.as_str().into(),
-            unit: "ms".into(),
-            baseline: statistic(base, o.metric).map(|v| v.0),
-            current: None,
-            change_pct: None,
-            normalized_change_pct: None,
-            regression_limit_pct: None,
-            verdict: Verdict::Missing,
-            reason,
-            disturbed: false,
+        let missing = |reason: String| {
+            let mut row = Row::bare(
+                &base.name,
+                o.metric.as_str(),
+                "ms",
+                Verdict::Missing,
+                reason,
+            );
+            row.baseline = statistic(base, o.metric).map(|v| v.0);
+            row
         };
         let row = match cur_by_name.get(base.name.as_str()) {
             None => missing("in the baseline but not in the current run".into()),
@@ -463,23 +628,33 @@ pub fn compare(
                 "skipped in the current run: {}",
                 cur.skipped.as_deref().unwrap_or_default()
             )),
-            Some(cur) if base.skipped.is_some() => Row {
-                name: base.name.clone(),
-                metric: o.metric.as_str().into(),
-                unit: "ms".into(),
-                baseline: None,
-                current: statistic(cur, o.metric).map(|v| v.0),
-                change_pct: None,
-                normalized_change_pct: None,
-                regression_limit_pct: None,
-                verdict: Verdict::New,
-                reason: format!(
-                    "skipped in the baseline: {}",
-                    base.skipped.as_deref().unwrap_or_default()
-                ),
-                disturbed: false,
-            },
-            Some(cur) => compare_one(base, cur, o, (factor, median_factor)),
+            Some(cur) if base.skipped.is_some() => {
+                let mut row = Row::bare(
+                    &base.name,
+                    o.metric.as_str(),
+                    "ms",
+                    Verdict::New,
+                    format!(
+                        "skipped in the baseline: {}",
+                        base.skipped.as_deref().unwrap_or_default()
+                    ),
+                );
+                row.current = statistic(cur, o.metric).map(|v| v.0);
+                row
+            }
+            Some(cur) => {
+                let (row, candidate) = compare_one(
+                    base,
+                    cur,
+                    o,
+                    (factor, median_factor),
+                    instructions.as_deref(),
+                );
+                if candidate {
+                    beyond.push(rows.len());
+                }
+                row
+            }
         };
         rows.push(row);
     }
@@ -494,23 +669,19 @@ pub fn compare(
             ),
             None => (Verdict::New, "not in the baseline".to_string()),
         };
-        rows.push(Row {
-            name: cur.name.clone(),
-            metric: o.metric.as_str().into(),
-            unit: "ms".into(),
-            baseline: None,
-            current: statistic(cur, o.metric).map(|v| v.0),
-            change_pct: None,
-            normalized_change_pct: None,
-            regression_limit_pct: None,
-            verdict,
-            reason,
-            disturbed: false,
-        });
+        let mut row = Row::bare(&cur.name, o.metric.as_str(), "ms", verdict, reason);
+        row.current = statistic(cur, o.metric).map(|v| v.0);
+        rows.push(row);
     }
+    let subset = if o.confirm {
+        rule::subset_rule(&mut rows, &beyond)
+    } else {
+        None
+    };
     Comparison {
         options: *o,
         run_factor,
+        subset,
         rows,
     }
 }

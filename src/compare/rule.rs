@@ -1,10 +1,19 @@
 //! The judgement of one value: deterministic instruction counts against a tight tolerance,
-//! wall-clock statistics against a noise band, and the confirmation a wall-clock regression
-//! needs from the distributions (see the [module documentation](super) for the whole rule).
+//! wall-clock statistics against a noise band, the confirmation a wall-clock regression needs
+//! from the distributions, the tail rule, the subset rule, and the smallest change each row
+//! could have detected (see the [module documentation](super) for the whole rule).
 
 use super::stats::pct;
-use super::{spread_of, CompareOptions, Metric, Verdict};
+use super::{ci_of, spread_of, statistic, CompareOptions, Metric, Row, Verdict};
 use crate::result::{Benchmark, MinMax};
+
+/// Fewest wall-clock benchmarks that must move beyond their noise bands together (compared
+/// statistic and median) for the subset rule to call them regressed.
+pub const SUBSET_MIN_BENCHMARKS: usize = 3;
+/// ... and the smallest share of the judged wall-clock benchmarks they must make up.
+pub const SUBSET_MIN_SHARE: f64 = 0.10;
+/// Largest slowdown factor tried when working out the smallest detectable change.
+const DETECTABLE_MAX_FACTOR: f64 = 100.0;
 
 /// Judge one deterministic instruction count.
 pub fn judge_instructions(
@@ -237,4 +246,226 @@ pub(super) fn unconfirmed(
             })
         }
     }
+}
+
+/// The judgement of one wall-clock row before the busy-machine check.
+pub(super) struct Judged {
+    pub verdict: Verdict,
+    pub limit: Option<f64>,
+    pub reason: String,
+    /// A regression of the tail (p95 and p99 moved, the median did not).
+    pub tail: bool,
+    /// The compared statistic and the median are both beyond their noise bands plus threshold
+    /// (after the run factor): a candidate for the subset rule.
+    pub beyond_band: bool,
+}
+
+/// Judge one wall-clock row: the noise band, then the confirmation by the distributions, then
+/// (metric p95, median unmoved) the tail rule.
+pub(super) fn judge_row(
+    base: &Benchmark,
+    cur: &Benchmark,
+    used: Metric,
+    o: &CompareOptions,
+    (factor, median_factor): (f64, f64),
+) -> Judged {
+    let value = |b: &Benchmark| statistic(b, used).map_or(0.0, |v| v.0);
+    let w = WallClock {
+        baseline: value(base),
+        spread: spread_of(base, used),
+        ci: ci_of(base, used),
+        current: value(cur),
+        factor,
+    };
+    let (mut verdict, limit, mut reason) = judge_wall_clock(w, o);
+    let median_beyond = match (base.latency_ms, cur.latency_ms) {
+        (Some(bl), Some(cl)) => {
+            let m = WallClock {
+                baseline: bl.median,
+                spread: spread_of(base, Metric::Median),
+                ci: None,
+                current: cl.median,
+                factor: median_factor,
+            };
+            judge_wall_clock(m, o).0 == Verdict::Regressed
+        }
+        _ => false,
+    };
+    let beyond_band = verdict == Verdict::Regressed && median_beyond;
+    let mut tail = false;
+    if verdict == Verdict::Regressed && o.confirm {
+        if let Some(why) = unconfirmed(base, cur, used, (factor, median_factor), o) {
+            match (used == Metric::P95)
+                .then(|| tail_regressed(base, cur, factor, o))
+                .flatten()
+            {
+                Some(tail_why) => {
+                    reason = format!("regression of the tail: {reason}; {tail_why}");
+                    tail = true;
+                }
+                None => {
+                    reason = format!("{reason}; but not a regression: {why}");
+                    verdict = Verdict::WithinNoise;
+                }
+            }
+        }
+    }
+    Judged {
+        verdict,
+        limit,
+        reason,
+        tail,
+        beyond_band,
+    }
+}
+
+/// Whether the tail (p95 and p99) regressed with the median unmoved, and why.
+///
+/// A tail regression (every 20th request 1 ms slower, a lock convoy, a GC-like pause) moves p95,
+/// p99 and max while the median stays; the median confirmation cannot see it. But the p95 of
+/// some benchmarks moves on its own: a pipelined Redis read's p95 moved 3x between quiet runs
+/// of identical code here with its median within 20% (about 5% of its operations are slow, so
+/// p95 sits on the edge between two latency modes). So the tail rule needs:
+///
+/// * p95 **and** p99 beyond their noise bands plus threshold (after the run factor): with a
+///   multi-run baseline the bands include the spread its runs measured, so a benchmark whose
+///   tail jumps between runs has a wide band (this is what the rule relies on for them);
+/// * with a 1-run baseline, which measured no run-to-run spread, also the current p95 beyond
+///   the baseline's own p99 plus threshold: the tail moved past where the baseline's tail
+///   reached, not merely from one latency mode to the other (a p95 on the edge between modes
+///   jumps to the slow mode, where the baseline's p99 already was).
+fn tail_regressed(
+    base: &Benchmark,
+    cur: &Benchmark,
+    factor: f64,
+    o: &CompareOptions,
+) -> Option<String> {
+    let (bl, cl) = (base.latency_ms?, cur.latency_ms?);
+    bl.p95?;
+    let (c95, b99, c99) = (cl.p95?, bl.p99?, cl.p99?);
+    let t = 1.0 + o.threshold_pct / 100.0;
+    let spread99 = base
+        .spread
+        .as_ref()
+        .filter(|s| s.runs >= 2)
+        .and_then(|s| s.p99_ms);
+    let p99 = WallClock {
+        baseline: b99,
+        spread: spread99,
+        ci: None,
+        current: c99,
+        factor,
+    };
+    if judge_wall_clock(p99, o).0 != Verdict::Regressed {
+        return None;
+    }
+    let multi_run = spread_of(base, Metric::P95).is_some() && spread99.is_some();
+    if !multi_run && c95 / factor <= b99 * t {
+        return None;
+    }
+    let median = pct(bl.median, cl.median / factor).unwrap_or(0.0);
+    Some(if multi_run {
+        format!(
+            "p99 {:+.1}% is beyond its noise band too (both bands include the spread of the baseline's runs), while the median moved {median:+.1}%",
+            pct(b99, c99 / factor).unwrap_or(0.0)
+        )
+    } else {
+        format!(
+            "p99 {:+.1}% is beyond its noise band too and the current p95 is beyond the baseline's own p99 ({}, +{}% threshold), while the median moved {median:+.1}%",
+            pct(b99, c99 / factor).unwrap_or(0.0),
+            crate::export::value(Some(b99), "ms"),
+            o.threshold_pct
+        )
+    })
+}
+
+/// A kind of slowdown applied to a baseline entry to work out what a comparison can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scaling {
+    /// Every latency field scaled by the same factor.
+    Uniform,
+    /// p95, p99 and max scaled, min, mean and median unchanged.
+    Tail,
+}
+
+/// The smallest slowdown of `base` (in percent, relative to the rest of the run) that
+/// [`judge_row`] calls a regression, or `None` when none up to 100x is.
+pub(super) fn detectable(
+    base: &Benchmark,
+    used: Metric,
+    o: &CompareOptions,
+    scaling: Scaling,
+) -> Option<f64> {
+    let regressed = |k: f64| {
+        let mut cur = base.clone();
+        let l = cur.latency_ms.as_mut()?;
+        l.max *= k;
+        l.p95 = l.p95.map(|v| v * k);
+        l.p99 = l.p99.map(|v| v * k);
+        if scaling == Scaling::Uniform {
+            l.min *= k;
+            l.mean *= k;
+            l.median *= k;
+        }
+        let judged = judge_row(base, &cur, used, o, (1.0, 1.0));
+        Some(judged.verdict == Verdict::Regressed)
+    };
+    if regressed(DETECTABLE_MAX_FACTOR) != Some(true) {
+        return None;
+    }
+    let (mut lo, mut hi) = (1.0_f64, DETECTABLE_MAX_FACTOR);
+    for _ in 0..40 {
+        let mid = (lo * hi).sqrt();
+        if regressed(mid) == Some(true) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some((hi - 1.0) * 100.0)
+}
+
+/// "this comparison can only see changes of +85% or more ..." for a row's reason.
+pub(super) fn sees_line(detectable: Option<f64>, tail: Option<f64>) -> String {
+    let tail = match tail {
+        Some(t) => format!("; of its tail alone (p95, p99, max): {t:+.0}% or more"),
+        None => String::new(),
+    };
+    match detectable {
+        Some(d) => format!(
+            "this comparison can only see changes of {d:+.0}% or more of this benchmark{tail}"
+        ),
+        None => format!(
+            "this comparison cannot see any slowdown of this benchmark up to {DETECTABLE_MAX_FACTOR}x (its baseline noise is too wide){tail}"
+        ),
+    }
+}
+
+/// The subset rule: when at least [`SUBSET_MIN_BENCHMARKS`] and [`SUBSET_MIN_SHARE`] of the
+/// judged wall-clock benchmarks moved beyond their noise bands together (compared statistic
+/// and median, after the run factor, on a quiet machine), every one of them is regressed, even
+/// those the distribution confirmation alone would have let pass: a benchmark's median jumping
+/// between two latency modes happens to one benchmark, not to a tenth of the suite at once.
+/// `beyond` holds the indexes of those rows in `rows`. Returns the rule's reason when it fired.
+pub(super) fn subset_rule(rows: &mut [Row], beyond: &[usize]) -> Option<String> {
+    let judged = rows
+        .iter()
+        .filter(|r| r.unit == "ms" && r.verdict.is_judged())
+        .count();
+    let need = SUBSET_MIN_BENCHMARKS.max((SUBSET_MIN_SHARE * judged as f64).ceil() as usize);
+    if beyond.len() < need {
+        return None;
+    }
+    let why = format!(
+        "{} of {judged} judged wall-clock benchmarks moved beyond their noise bands together, median included (at least {need} needed): a change that slows a subset of the suite; identical code does not move that many at once",
+        beyond.len()
+    );
+    for &i in beyond {
+        let row = &mut rows[i];
+        if row.verdict != Verdict::Regressed {
+            row.verdict = Verdict::Regressed;
+            row.reason = format!("{}; regressed by the subset rule: {why}", row.reason);
+        }
+    }
+    Some(why)
 }
