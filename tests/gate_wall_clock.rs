@@ -90,11 +90,15 @@ fn identical_code_is_never_a_regression_and_a_3x_slowdown_is() {
     for metric in ["p95", "median", "mean"] {
         for (a, b) in [(&first, &second), (&second, &first)] {
             let (code, report) = compare(a, b, metric);
-            assert_eq!(
-                code, 0,
-                "identical code called a regression ({metric}):\n{report}"
+            // 3 (inconclusive) when every measurement was taken on a busy machine.
+            assert!(
+                code == 0 || code == 3,
+                "identical code called a regression ({metric}, exit {code}):\n{report}"
             );
-            assert!(report.contains("OK:"), "{report}");
+            assert!(
+                report.contains("OK:") || report.contains("INCONCLUSIVE:"),
+                "{report}"
+            );
         }
     }
 

@@ -1,4 +1,4 @@
-//! Comparing a run against a baseline without crying wolf.
+//! Comparing a run against a baseline without crying wolf, and saying what it could see.
 //!
 //! # The rule
 //! Wall-clock numbers on a shared 2-core machine move a lot between runs of identical code
@@ -16,24 +16,36 @@
 //! * **regressed** if `c > hi × (1 + threshold)`; **improved** if `c < lo / (1 + threshold)`
 //!   (`--threshold`, default 10%); **unchanged** if `|c - b| <= 1%` of `b`; else **within noise**.
 //!
-//! Three more rules keep identical code from ever being called a regression on this machine
-//! (measured on 30 real quick runs, 870 ordered pairs per metric: no false alarm):
+//! More rules keep identical code from being called a regression and keep real ones visible
+//! (in the private modules `rule` and `run_factor`):
 //!
 //! * `c` is first divided by the [`RunFactor`] (median ratio over the run), which is itself
-//!   judged against the floor;
+//!   judged against the run-to-run noise the baseline measured (the floor for a 1-run
+//!   baseline), so a change that slows everything fails there;
 //! * a measurement disturbed by other work on the machine (see [`crate::disturbance`]) beyond
-//!   [`CompareOptions::max_disturbance_pct`] is never judged regressed or improved;
+//!   [`CompareOptions::max_disturbance_pct`] is **inconclusive**;
 //! * a regression must be confirmed by the distributions (`unconfirmed`): outside the
-//!   baseline run's own p95, and for p95 the median too.
+//!   baseline run's own p95, and for p95 the median too, or else be a **regression of the
+//!   tail** (p95 and p99 beyond their bands; with a 1-run baseline also p95 beyond the
+//!   baseline's p99);
+//! * the **subset rule**: when at least [`SUBSET_MIN_BENCHMARKS`] and [`SUBSET_MIN_SHARE`] of
+//!   the judged benchmarks moved beyond their bands together (median included), they all
+//!   regressed, confirmed or not.
+//!
+//! Every judged row states the smallest slowdown of its benchmark the comparison could have
+//! called a regression ([`Row::detectable_change_pct`], worked out by running the same
+//! judgement on the baseline scaled), and for p95 that of its tail alone.
 //!
 //! Deterministic metrics (instruction counts) have no noise band: **regressed** above
 //! `max(b, spread.max) × (1 + instructions threshold)` (default 2%), **improved** below
 //! `min(b, spread.min) / (1 + instructions threshold)`, **unchanged** when equal, else
-//! **within noise**.
+//! **within noise**; **inconclusive** when the two files' host fingerprints differ or one has
+//! none ([`instructions_not_comparable`]).
 //!
 //! A benchmark only in the current run is **new**; only in the baseline (or skipped now) is
-//! **missing**. Only "regressed" fails the gate. Comparing a file with itself always yields
-//! "unchanged", whatever the options.
+//! **missing**. Only "regressed" fails the gate ([`Outcome`]: exit 1); a comparison where
+//! nothing could be judged is inconclusive (exit 3). Comparing a file with itself always
+//! yields "unchanged", whatever the options.
 
 mod merge;
 mod rule;
