@@ -143,7 +143,7 @@ pub fn judge_wall_clock(w: WallClock, o: &CompareOptions) -> (Verdict, Option<f6
         String::new()
     } else {
         format!(
-            "{:+.1}% raw, {change:+.1}% relative to the run factor x{factor:.3}: ",
+            "{:+.1}% raw, {change:+.1}% relative to the run (lower-quartile ratio x{factor:.3}): ",
             (w.current - b) / b * 100.0
         )
     };

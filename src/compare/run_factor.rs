@@ -34,8 +34,15 @@ pub const RUN_FACTOR_MIN_BENCHMARKS: usize = 5;
 /// noise: the band is `--noise-floor`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFactor {
-    /// Median of `current / baseline` over the wall-clock benchmarks in both files.
+    /// Median of `current / baseline` over the wall-clock benchmarks in both files: how much
+    /// slower the run is as a whole (judged).
     pub value: f64,
+    /// Lower quartile of the same ratios: what each wall-clock row is divided by (when the run
+    /// factor is within its noise). A machine that is slower as a whole moves every ratio, so
+    /// the quartile too; a code change that slows up to three quarters of the benchmarks does
+    /// not move it, so it cannot excuse itself (the median would take half of it away).
+    #[serde(default)]
+    pub lower_quartile: f64,
     /// Number of ratios the median was taken over.
     pub benchmarks: usize,
     /// Verdict on the run factor itself (judged against the noise and threshold).
@@ -98,18 +105,24 @@ fn factor_pairs(
         .collect()
 }
 
-/// The median of the ratios and how many there were, when there are enough of them.
+/// The median and lower quartile of the ratios, when there are enough of them.
 pub(super) fn run_factor_value(
     baseline: &BenchmarkResults,
     current: &BenchmarkResults,
     o: &CompareOptions,
-) -> Option<(f64, usize)> {
+) -> Option<(f64, f64)> {
     let mut ratios: Vec<f64> = factor_pairs(baseline, current, o)
         .iter()
         .map(|p| p.ratio)
         .collect();
-    let n = ratios.len();
-    (n >= RUN_FACTOR_MIN_BENCHMARKS).then(|| (median(&mut ratios), n))
+    (ratios.len() >= RUN_FACTOR_MIN_BENCHMARKS)
+        .then(|| (median(&mut ratios), lower_quartile(&mut ratios)))
+}
+
+/// The lower quartile (nearest rank below) of `values`.
+fn lower_quartile(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[(values.len() - 1) / 4]
 }
 
 /// The run factor's noise band `(hi, lo, where it comes from)` (see [`RunFactor`]).
@@ -161,6 +174,7 @@ pub fn run_factor(
     }
     let mut ratios: Vec<f64> = pairs.iter().map(|p| p.ratio).collect();
     let value = median(&mut ratios);
+    let quartile = lower_quartile(&mut ratios);
     let (hi, lo, noise) = noise_band(&pairs, o);
     let t = 1.0 + o.threshold_pct / 100.0;
     let limit = hi * t;
@@ -193,13 +207,14 @@ pub fn run_factor(
         (
             Verdict::WithinNoise,
             format!(
-                "the whole run is {change:+.1}% (median of {n} ratios): inside its noise band plus the {}% threshold (limit {limit_pct:+.1}%; {noise}); every wall-clock row is judged relative to it",
+                "the whole run is {change:+.1}% (median of {n} ratios): inside its noise band plus the {}% threshold (limit {limit_pct:+.1}%; {noise}); every wall-clock row is judged relative to the lower quartile of the ratios, x{quartile:.3}, which a change of up to three quarters of the benchmarks cannot move",
                 o.threshold_pct
             ),
         )
     };
     Some(RunFactor {
         value,
+        lower_quartile: quartile,
         benchmarks: n,
         verdict,
         regression_limit_pct: limit_pct,
