@@ -31,6 +31,16 @@ fn fixture(i: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/results/run-{i}.json"))
 }
 
+/// The recorded runs (at least 3).
+fn runs() -> Vec<u32> {
+    let out: Vec<u32> = (1..=9).filter(|&i| fixture(i).is_file()).collect();
+    assert!(
+        out.len() >= 3,
+        "scripts/record-compare-fixtures records at least 3 runs"
+    );
+    out
+}
+
 fn run(i: u32) -> BenchmarkResults {
     io::load(&fixture(i)).expect("fixture loads")
 }
@@ -270,24 +280,26 @@ fn every_benchmark_1_3x_is_caught_when_the_measured_noise_allows_it() {
 #[test]
 fn identical_code_is_never_a_regression() {
     // The same file: exit 0, every row unchanged, whatever the options.
-    let base = fixture(4);
+    let all = runs();
+    let base = fixture(*all.last().unwrap());
     let (code, report) = common::compare(&base, &base, &[]);
     assert!(code == 0 || code == 3, "{report}");
     let (code, report) = common::compare(&base, &base, &["--max-disturbance", "100"]);
     assert_eq!(code, 0, "{report}");
     assert!(!report.contains(" regressed "), "{report}");
 
-    // Real runs of identical code, every ordered pair of the four runs and each against the
-    // other three merged, for each metric: never a regression.
+    // Real runs of identical code, every ordered pair of the recorded runs and each against the
+    // others merged, for each metric: never a regression.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut pairs: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for a in 1..=4 {
-        for b in 1..=4 {
+    for &a in &all {
+        for &b in &all {
             if a != b {
                 pairs.push((fixture(a), fixture(b)));
             }
         }
-        let others: Vec<BenchmarkResults> = (1..=4).filter(|&i| i != a).map(run).collect();
+        let others: Vec<BenchmarkResults> =
+            all.iter().copied().filter(|&i| i != a).map(run).collect();
         let merged = dir.path().join(format!("without-{a}.json"));
         io::save(&merged, &merge_runs(&others), true).expect("save merged");
         pairs.push((merged, fixture(a)));

@@ -433,3 +433,71 @@ fn when_most_benchmarks_slow_down_the_rows_are_judged_raw() {
         assert!(row.normalized_change_pct.is_none());
     }
 }
+
+proptest! {
+    /// The run factor must not hide a regression of a subset: any subset of at least a tenth
+    /// (and 3) of the benchmarks, up to three quarters of them, made 2x slower fails the gate,
+    /// even when their distributions are wide (p95 at 3x the median, so the distribution
+    /// confirmation alone would let each one pass).
+    #[test]
+    fn a_subset_2x_slower_fails_whatever_its_size(
+        n in 12usize..48,
+        share in 0.1..0.75f64,
+        offset in 0usize..48,
+    ) {
+        let base = suite(&vec![(1.0, 2.0); n]);
+        let moved = ((n as f64 * share).ceil() as usize).max(3);
+        let mut cur = base.clone();
+        for j in 0..moved {
+            cur = scaled(&cur, 2.0, Some((offset + j * n / moved) % n));
+        }
+        let c = compare(&base, &cur, &CompareOptions::default());
+        prop_assert!(c.has_regression(), "{moved} of {n} 2x slower: {:?} {:?}", c.run_factor, c.rows.iter().map(|r| (r.verdict, r.reason.clone())).collect::<Vec<_>>());
+        prop_assert_eq!(c.outcome(), aiops_bench::compare::Outcome::Regression);
+        // Only the moved ones are named.
+        let regressed = c.rows.iter().filter(|r| r.verdict == Verdict::Regressed).count();
+        prop_assert!(regressed == moved || c.run_factor.as_ref().unwrap().verdict == Verdict::Regressed);
+    }
+}
+
+#[test]
+fn two_benchmarks_beyond_their_bands_alone_are_not_a_subset() {
+    // p95 at 3x the median: a 2x move of one or two benchmarks is inside the baseline run's own
+    // distribution (not confirmed), and two are too few for the subset rule.
+    let base = suite(&[(1.0, 2.0); 30]);
+    let mut cur = base.clone();
+    for i in [3, 17] {
+        // median, mean and p95 2x, p99 unchanged: no tail regression either.
+        let l = cur.benchmarks[i].latency_ms.as_mut().unwrap();
+        l.median *= 2.0;
+        l.mean *= 2.0;
+        l.p95 = l.p95.map(|v| v * 2.0);
+    }
+    let c = compare(&base, &cur, &CompareOptions::default());
+    assert!(!c.has_regression(), "{:?}", c.subset);
+    assert_eq!(c.outcome(), aiops_bench::compare::Outcome::Ok);
+    assert!(c.rows[3]
+        .reason
+        .contains("this comparison can only see changes of"));
+    assert!(c.rows[3].detectable_change_pct.is_some());
+}
+
+#[test]
+fn nothing_in_common_is_inconclusive() {
+    let base = suite(&[(1.0, 0.2); 3]);
+    let mut other = suite(&[(1.0, 0.2); 3]);
+    for b in &mut other.benchmarks {
+        b.name = format!("other/{}", b.name);
+    }
+    let c = compare(&base, &other, &CompareOptions::default());
+    match c.outcome() {
+        aiops_bench::compare::Outcome::Inconclusive(why) => {
+            assert!(
+                why.contains("no benchmark was measured in both files"),
+                "{why}"
+            )
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(c.outcome().exit_code(), 3);
+}

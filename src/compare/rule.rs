@@ -299,6 +299,13 @@ pub(super) fn judge_row(
                 .then(|| tail_regressed(base, cur, factor, o))
                 .flatten()
             {
+                // The median moved beyond its band too, only not past the baseline's p95:
+                // the whole distribution moved, and the tail confirms it.
+                Some(tail_why) if median_beyond => {
+                    reason = format!(
+                        "{reason}; confirmed by the tail rather than by the median alone: {tail_why}"
+                    );
+                }
                 Some(tail_why) => {
                     reason = format!("regression of the tail: {reason}; {tail_why}");
                     tail = true;
