@@ -139,7 +139,8 @@ enum Command {
         /// Noise band around the baseline value, in percent (always applied).
         #[arg(long, default_value_t = 60.0)]
         noise_floor: f64,
-        /// Margin around a multi-run baseline's spread and the mean's CI, in percent.
+        /// Margin around a multi-run baseline's spread and the mean's CI (and around the
+        /// run-to-run noise the run factor is judged against), in percent.
         #[arg(long, default_value_t = 20.0)]
         multi_run_noise_floor: f64,
         /// Judge raw changes: do not divide by the run factor (see below).
@@ -149,8 +150,8 @@ enum Command {
         /// distributions (see below); for a quiet, dedicated machine, with a lower --noise-floor.
         #[arg(long)]
         no_confirm: bool,
-        /// Do not judge a wall-clock measurement during which other processes (and the
-        /// hypervisor) used more than this share of the CPUs, in percent of all cores.
+        /// A wall-clock measurement during which other processes (and the hypervisor) used
+        /// more than this share of the CPUs, in percent of all cores, is inconclusive.
         #[arg(long, default_value_t = aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT)]
         max_disturbance: f64,
         /// Report format.
