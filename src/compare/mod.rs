@@ -604,7 +604,7 @@ pub fn compare(
     let factor = run_factor
         .as_ref()
         .filter(|f| matches!(f.verdict, Verdict::Unchanged | Verdict::WithinNoise))
-        .map_or(1.0, |f| f.lower_quartile);
+        .map_or(1.0, |f| f.value);
     // The median's own run factor, for confirming a p95 regression by the median.
     let median_factor = if factor == 1.0 || o.metric == Metric::Median {
         factor
@@ -617,7 +617,7 @@ pub fn compare(
                 ..*o
             },
         )
-        .map_or(1.0, |(_, quartile)| quartile)
+        .map_or(1.0, |(value, _)| value)
     };
     let instructions = instructions_not_comparable(baseline, current);
     let mut rows = Vec::new();

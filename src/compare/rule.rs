@@ -143,7 +143,7 @@ pub fn judge_wall_clock(w: WallClock, o: &CompareOptions) -> (Verdict, Option<f6
         String::new()
     } else {
         format!(
-            "{:+.1}% raw, {change:+.1}% relative to the run (lower-quartile ratio x{factor:.3}): ",
+            "{:+.1}% raw, {change:+.1}% relative to the run factor x{factor:.3}: ",
             (w.current - b) / b * 100.0
         )
     };
@@ -338,9 +338,9 @@ pub(super) fn judge_row(
 ///   multi-run baseline the bands include the spread its runs measured, so a benchmark whose
 ///   tail jumps between runs has a wide band (this is what the rule relies on for them);
 /// * with a 1-run baseline, which measured no run-to-run spread, also the current p95 beyond
-///   the baseline's own p99 plus threshold: the tail moved past where the baseline's tail
-///   reached, not merely from one latency mode to the other (a p95 on the edge between modes
-///   jumps to the slow mode, where the baseline's p99 already was).
+///   the baseline's own p99 by the noise floor plus threshold: the tail moved well past where
+///   the baseline's tail reached, not merely from one latency mode to the other (a p95 on the
+///   edge between modes jumps to the slow mode, where the baseline's p99 already was).
 fn tail_regressed(
     base: &Benchmark,
     cur: &Benchmark,
@@ -367,7 +367,10 @@ fn tail_regressed(
         return None;
     }
     let multi_run = spread_of(base, Metric::P95).is_some() && spread99.is_some();
-    if !multi_run && c95 / factor <= b99 * t {
+    // Beyond the baseline's p99 by the noise floor too: on a 1-run baseline p99 itself has no
+    // measured run-to-run spread, so it gets the same floor as every other statistic.
+    let floor = 1.0 + o.noise_floor_pct / 100.0;
+    if !multi_run && c95 / factor <= b99 * floor * t {
         return None;
     }
     let median = pct(bl.median, cl.median / factor).unwrap_or(0.0);
@@ -378,9 +381,10 @@ fn tail_regressed(
         )
     } else {
         format!(
-            "p99 {:+.1}% is beyond its noise band too and the current p95 is beyond the baseline's own p99 ({}, +{}% threshold), while the median moved {median:+.1}%",
+            "p99 {:+.1}% is beyond its noise band too and the current p95 is beyond the baseline's own p99 ({}) by the {}% noise floor plus the {}% threshold, while the median moved {median:+.1}%",
             pct(b99, c99 / factor).unwrap_or(0.0),
             crate::export::value(Some(b99), "ms"),
+            o.noise_floor_pct,
             o.threshold_pct
         )
     })

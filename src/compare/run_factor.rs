@@ -37,10 +37,9 @@ pub struct RunFactor {
     /// Median of `current / baseline` over the wall-clock benchmarks in both files: how much
     /// slower the run is as a whole (judged).
     pub value: f64,
-    /// Lower quartile of the same ratios: what each wall-clock row is divided by (when the run
-    /// factor is within its noise). A machine that is slower as a whole moves every ratio, so
-    /// the quartile too; a code change that slows up to three quarters of the benchmarks does
-    /// not move it, so it cannot excuse itself (the median would take half of it away).
+    /// Lower quartile of the same ratios, reported: far below the median, the run's
+    /// benchmarks moved apart (a change of a subset, or a noisy machine), not together. Rows
+    /// are divided by the median; the subset rule catches a subset the median absorbs part of.
     #[serde(default)]
     pub lower_quartile: f64,
     /// Number of ratios the median was taken over.
@@ -207,7 +206,7 @@ pub fn run_factor(
         (
             Verdict::WithinNoise,
             format!(
-                "the whole run is {change:+.1}% (median of {n} ratios): inside its noise band plus the {}% threshold (limit {limit_pct:+.1}%; {noise}); every wall-clock row is judged relative to the lower quartile of the ratios, x{quartile:.3}, which a change of up to three quarters of the benchmarks cannot move",
+                "the whole run is {change:+.1}% (median of {n} ratios): inside its noise band plus the {}% threshold (limit {limit_pct:+.1}%; {noise}); every wall-clock row is judged relative to it (lower quartile of the ratios x{quartile:.3})",
                 o.threshold_pct
             ),
         )
