@@ -182,9 +182,15 @@ fn the_issue_table_what_a_1_run_and_a_3_run_baseline_catch() {
                 (1, Change::Tail(_)) => row(&c, &case.names[0])
                     .detectable_tail_change_pct
                     .map_or("sees none".into(), |d| format!("tail: sees {d:+.0}%")),
-                _ => c.run_factor.as_ref().map_or("no run factor".into(), |f| {
-                    format!("run factor sees {:+.0}%", f.regression_limit_pct)
-                }),
+                _ => {
+                    let f = c.run_factor.as_ref().map_or("no run factor".into(), |f| {
+                        format!("run factor sees {:+.0}%", f.regression_limit_pct)
+                    });
+                    match &c.subset {
+                        Some(_) => format!("subset rule; {f}"),
+                        None => f,
+                    }
+                }
             };
             cells.push(format!(
                 "{} ({sees})",
