@@ -1,7 +1,7 @@
 //! `aiops-bench`: collect benchmark results into one format, keep baselines, compare runs
 //! against them without crying wolf, check the spec's targets and export for other tools.
 //!
-//! Exit codes: 0 ok, 1 regression or target missed, 2 bad input.
+//! Exit codes: 0 ok, 1 regression or target missed, 2 bad input, 3 inconclusive (compare).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,18 +21,25 @@ use aiops_bench::result::BenchmarkResults;
 use aiops_bench::targets::{check, TargetStatus, Targets};
 
 const COMPARE_HELP: &str = "\
+Exit codes: 0 ok, 1 regression, 2 bad input, 3 inconclusive (nothing could be judged: every
+row inconclusive or no benchmark in both files, or a whole kind of measurement present in both
+files, wall clock or instruction counts, could not be judged).
+
 How verdicts are decided (wall-clock statistics: p95, mean, median):
   Disturbance: each benchmark records how much CPU other processes and the hypervisor used
   while it ran (a local Redis server it talks to counts as its own). With a busy neighbour,
   Redis round trips of identical code measured 10-28x slower here while in-process code barely
   moved: no band separates that from a regression. A measurement disturbed by more than
-  --max-disturbance (default 10% of all cores) on either side is never called regressed or
-  improved: it is 'within noise' with the reason, and the summary counts it. Rerun it quietly.
+  --max-disturbance (default 10% of all cores) on either side is 'inconclusive', with the
+  reason. Rerun it quietly.
   Run factor: the median of current/baseline over every wall-clock benchmark in both files
   (at least 5) measures how much slower or faster the whole run is, the part a busy neighbour
   adds to every benchmark at once. Each wall-clock value is divided by it before it is judged,
   so a benchmark is judged on how it moved relative to the rest of its own run. The run factor
-  itself is judged against the floor below: a change that slows most benchmarks at once fails
+  itself is judged against the baseline's measured run-to-run noise: for a baseline saved from
+  several runs, U = the median over benchmarks of spread.max / value (the most any of its runs
+  moved as a whole), band 1 + (U - 1) x (1 + margin), plus the threshold; for a 1-run baseline,
+  which measured none, the floor below. A change that slows most benchmarks at once fails
   there. --no-normalize judges raw changes.
   The baseline value b gets a noise band:
     hi = max(b x (1 + floor), max(spread.max, ci.upper) x (1 + margin))
@@ -47,15 +54,30 @@ How verdicts are decided (wall-clock statistics: p95, mean, median):
                   and confirmed (unless --no-confirm): the current median or mean must
                   also exceed the baseline run's own p95 by the threshold, and for p95
                   the median must regress by both rules too. On quiet runs of identical code a
-                  Redis write's median moved 7x (two latency modes: 10 and 76 us) and a
-                  pipelined read's p95 3x with its median within 20%; a change inside the
-                  baseline's own distribution, or of the tail alone, is 'within noise'.
+                  Redis write's median moved 7x (two latency modes: 10 and 76 us); a change
+                  inside the baseline's own distribution is 'within noise'.
+                  Tail rule (p95, median unconfirmed): a regression of the tail when p99 is
+                  beyond its band too and, for a 1-run baseline, the current p95 is beyond the
+                  baseline's own p99 plus the threshold (a pipelined Redis read's p95 moved 3x
+                  between quiet runs, into where its p99 already was; a multi-run baseline's
+                  spread widens such a benchmark's bands instead).
+                  Subset rule: when at least 3 and 10% of the judged benchmarks have their
+                  statistic and median beyond their bands at once, all of them regressed,
+                  confirmed or not (one benchmark jumps between latency modes, not a tenth of
+                  the suite).
     improved      current < lo / (1 + threshold)
     unchanged     |change| <= 1%
     within noise  anything else
+    inconclusive  measured on a busy machine (see Disturbance)
+  Every judged row states the smallest slowdown of that benchmark it could have called a
+  regression (detectable_change_pct, the 'sees' column) and, for p95, of its tail alone.
   p95 falls back to the mean (on both sides) when a side has only criterion sample means.
 Instruction counts (entries with deterministic_metric = instructions) are compared tightly:
   regressed above max(b, spread.max) x (1 + --instructions-threshold, default 2%).
+  Counts depend on the host (CPU model, valgrind, rustc, glibc), recorded by collect
+  --callgrind-dir as metadata.host_fingerprint: counts of files whose fingerprints differ, or
+  of a file without one, are 'inconclusive', naming what differs; re-record the baseline on
+  the machine you compare on (baselines/README.md).
 new: only in the current run. missing: only in the baseline, or skipped in the current run.
 A file compared with itself is always 'unchanged'. Every row says why.";
 
@@ -64,7 +86,7 @@ A file compared with itself is always 'unchanged'. Every row says why.";
     name = "aiops-bench",
     version,
     about = "One result format for criterion and Goose output, baselines and a noise-aware regression gate",
-    after_help = "Exit codes: 0 ok, 1 regression or target missed, 2 bad input (missing or malformed file, unknown schema_version, empty benchmarks list, NaN or negative latency)."
+    after_help = "Exit codes: 0 ok, 1 regression or target missed, 2 bad input (missing or malformed file, unknown schema_version, empty benchmarks list, NaN or negative latency), 3 inconclusive (compare: nothing could be judged, for example every measurement taken on a busy machine, or instruction counts of different hosts)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -101,7 +123,7 @@ enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
-    /// Compare a result file against a baseline; exit 1 on a regression.
+    /// Compare a result file against a baseline; exit 1 on a regression, 3 when inconclusive.
     #[command(after_help = COMPARE_HELP)]
     Compare {
         /// Baseline result file.
@@ -121,7 +143,8 @@ enum Command {
         /// Noise band around the baseline value, in percent (always applied).
         #[arg(long, default_value_t = 60.0)]
         noise_floor: f64,
-        /// Margin around a multi-run baseline's spread and the mean's CI, in percent.
+        /// Margin around a multi-run baseline's spread and the mean's CI (and around the
+        /// run-to-run noise the run factor is judged against), in percent.
         #[arg(long, default_value_t = 20.0)]
         multi_run_noise_floor: f64,
         /// Judge raw changes: do not divide by the run factor (see below).
@@ -131,8 +154,8 @@ enum Command {
         /// distributions (see below); for a quiet, dedicated machine, with a lower --noise-floor.
         #[arg(long)]
         no_confirm: bool,
-        /// Do not judge a wall-clock measurement during which other processes (and the
-        /// hypervisor) used more than this share of the CPUs, in percent of all cores.
+        /// A wall-clock measurement during which other processes (and the hypervisor) used
+        /// more than this share of the CPUs, in percent of all cores, is inconclusive.
         #[arg(long, default_value_t = aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT)]
         max_disturbance: f64,
         /// Report format.
@@ -299,11 +322,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ReportFormat::Json => &Json,
             };
             print!("{}", exporter.render(&comparison));
-            Ok(if comparison.has_regression() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(ExitCode::from(comparison.outcome().exit_code()))
         }
         Command::Check { targets, current } => {
             let targets = Targets::load(&targets)?;
@@ -401,7 +420,10 @@ fn collect(
             eprintln!("SKIPPED {}: {reason}", b.name);
         }
     }
-    let results = BenchmarkResults::new(benchmarks);
+    let mut results = BenchmarkResults::new(benchmarks);
+    if callgrind_dir.is_some() {
+        results.metadata.host_fingerprint = Some(aiops_bench::metadata::HostFingerprint::current());
+    }
     io::validate(&results).map_err(|m| anyhow::anyhow!("collected results are invalid: {m}"))?;
     io::save(output, &results, true)?;
     let skipped = results

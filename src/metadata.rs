@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use serde::{Deserialize, Serialize};
+
 use crate::result::{HostInfo, RunMetadata};
 
 /// Pinned criterion version whose private output layout the importer reads.
@@ -27,6 +29,7 @@ pub fn collect() -> RunMetadata {
         host: host(),
         tool_versions,
         runs: 1,
+        host_fingerprint: None,
     }
 }
 
@@ -53,6 +56,55 @@ pub fn host() -> HostInfo {
         physical_cores: sysinfo::System::physical_core_count().map(|n| n as u32),
         memory_bytes: sys.total_memory(),
         os,
+    }
+}
+
+/// What instruction counts depend on besides the code: callgrind counts of the same source
+/// differ between CPU models (glibc picks CPU-specific `memcpy`/`memchr` routines, `sha2`
+/// dispatches on CPU features), valgrind versions, compilers and C libraries. Each field is
+/// null when it could not be determined.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HostFingerprint {
+    /// CPU brand string (`/proc/cpuinfo` "model name", through sysinfo).
+    #[serde(default)]
+    pub cpu_model: Option<String>,
+    /// `valgrind --version`, for example `valgrind-3.19.0`.
+    #[serde(default)]
+    pub valgrind: Option<String>,
+    /// `rustc --version`, for example `rustc 1.95.0 (59807616e 2026-04-14)`.
+    #[serde(default)]
+    pub rustc: Option<String>,
+    /// glibc version: `getconf GNU_LIBC_VERSION`, else the first line of `ldd --version`.
+    #[serde(default)]
+    pub glibc: Option<String>,
+}
+
+impl HostFingerprint {
+    /// The fingerprint of this machine.
+    pub fn current() -> Self {
+        let cpu = host().cpu_model;
+        Self {
+            cpu_model: (!cpu.is_empty()).then_some(cpu),
+            valgrind: command_line("valgrind", &["--version"]),
+            rustc: command_line("rustc", &["--version"]),
+            glibc: command_line("getconf", &["GNU_LIBC_VERSION"])
+                .or_else(|| command_line("ldd", &["--version"])),
+        }
+    }
+
+    /// The fields that differ, as `(name, this, other)` with "unknown" for a missing value.
+    pub fn differences(&self, other: &Self) -> Vec<(&'static str, String, String)> {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+        [
+            ("CPU", &self.cpu_model, &other.cpu_model),
+            ("valgrind", &self.valgrind, &other.valgrind),
+            ("rustc", &self.rustc, &other.rustc),
+            ("glibc", &self.glibc, &other.glibc),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, a, b)| (name, show(a), show(b)))
+        .collect()
     }
 }
 

@@ -78,6 +78,11 @@ pub struct RunMetadata {
     /// How many runs were merged into this file (1 for a plain run; more for a merged baseline).
     #[serde(default = "one")]
     pub runs: u32,
+    /// What instruction counts depend on besides the code (CPU model, valgrind, rustc, glibc),
+    /// recorded by `collect --callgrind-dir`; null when not recorded. `compare` calls
+    /// instruction counts of files with different fingerprints inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_fingerprint: Option<crate::metadata::HostFingerprint>,
 }
 
 fn one() -> u32 {

@@ -3,7 +3,9 @@
 //! (b) two real runs of unchanged code pass;
 //! (c) a real code change adding work to one parser (the test-only cargo feature
 //!     `aiops-service/extra-parse-work`) is caught, naming the GitHub parse benchmark;
-//! plus: the committed baseline compares cleanly against itself.
+//! plus: the committed baseline compares cleanly against itself and records its host
+//! fingerprint; counts of different hosts (or of a file without a fingerprint) are inconclusive
+//! (exit 3), never a regression and never a silent OK.
 //!
 //! (b) and (c) run `cargo bench --features callgrind --bench instructions` under valgrind. Without valgrind or
 //! gungraun-runner they print a skip line, unless `AIOPS_REQUIRE_VALGRIND=1` (CI), where absence
@@ -15,6 +17,7 @@ use std::process::Command;
 mod common;
 
 use aiops_bench::import::callgrind::import_dir;
+use aiops_bench::metadata::HostFingerprint;
 use aiops_bench::result::{BenchmarkResults, DeterministicMetric};
 
 const FEATURE: &str = "extra-parse-work";
@@ -43,7 +46,9 @@ fn line_of<'t>(report: &'t str, name: &str) -> Option<&'t str> {
 fn a_real_result_with_one_benchmark_30_percent_slower_fails_naming_it() {
     let benches = import_dir(root().join("tests/fixtures/callgrind")).expect("real fixture");
     assert!(benches.len() >= 2, "fixture has several benchmarks");
-    let base = BenchmarkResults::new(benches);
+    let mut base = BenchmarkResults::new(benches);
+    // As `collect --callgrind-dir` records it.
+    base.metadata.host_fingerprint = Some(HostFingerprint::current());
     let mut slower = base.clone();
     let victim = slower.benchmarks[1].name.clone();
     let ir = slower.benchmarks[1].instructions.expect("callgrind count");
@@ -93,8 +98,101 @@ fn committed_baseline_compares_cleanly_against_itself() {
             "baseline lacks {name}"
         );
     }
+    let fingerprint = results
+        .metadata
+        .host_fingerprint
+        .as_ref()
+        .expect("baselines/instructions.json records its host fingerprint");
+    assert!(
+        fingerprint.cpu_model.is_some() && fingerprint.valgrind.is_some(),
+        "{fingerprint:?}"
+    );
     let (code, report) = compare(&base, &base);
     assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn counts_of_different_hosts_or_without_a_fingerprint_are_inconclusive_never_regressed() {
+    let benches = import_dir(root().join("tests/fixtures/callgrind")).expect("real fixture");
+    let mut base = BenchmarkResults::new(benches);
+    base.metadata.host_fingerprint = Some(HostFingerprint {
+        cpu_model: Some("AMD EPYC 7763 64-Core Processor".into()),
+        valgrind: Some("valgrind-3.19.0".into()),
+        rustc: Some("rustc 1.95.0 (59807616e 2026-04-14)".into()),
+        glibc: Some("glibc 2.36".into()),
+    });
+    // 30% more instructions: a regression on the same host.
+    let mut slower = base.clone();
+    let ir = slower.benchmarks[1].instructions.expect("callgrind count");
+    slower.benchmarks[1].instructions = Some((ir as f64 * 1.3).round() as u64);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (b, c) = (
+        dir.path().join("base.json"),
+        dir.path().join("current.json"),
+    );
+    write_results(&b, &base);
+    write_results(&c, &slower);
+    let (code, report) = compare(&b, &c);
+    assert_eq!(
+        code, 1,
+        "same host: a regression:
+{report}"
+    );
+
+    // Another valgrind: inconclusive, naming what differs, whatever the counts say.
+    let mut other = slower.clone();
+    other.metadata.host_fingerprint.as_mut().unwrap().valgrind = Some("valgrind-3.22.0".into());
+    write_results(&c, &other);
+    let (code, report) = compare(&b, &c);
+    assert_eq!(
+        code, 3,
+        "different valgrind: inconclusive:
+{report}"
+    );
+    assert!(
+        report.contains(
+            "instruction counts not comparable: valgrind valgrind-3.19.0 vs valgrind-3.22.0"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains(" regressed "), "{report}");
+    assert!(report.contains("INCONCLUSIVE"), "{report}");
+
+    // Another CPU and glibc: both named.
+    let mut other = base.clone();
+    let f = other.metadata.host_fingerprint.as_mut().unwrap();
+    f.cpu_model = Some("Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz".into());
+    f.glibc = Some("glibc 2.39".into());
+    write_results(&c, &other);
+    let (code, report) = compare(&b, &c);
+    assert_eq!(code, 3, "{report}");
+    assert!(
+        report.contains("CPU AMD EPYC 7763 64-Core Processor vs Intel(R) Xeon(R) Platinum 8370C")
+            && report.contains("glibc glibc 2.36 vs glibc 2.39"),
+        "{report}"
+    );
+
+    // A baseline without a fingerprint: inconclusive, saying how to re-record it.
+    let mut old = base.clone();
+    old.metadata.host_fingerprint = None;
+    write_results(&b, &old);
+    write_results(&c, &slower);
+    let (code, report) = compare(&b, &c);
+    assert_eq!(code, 3, "{report}");
+    assert!(
+        report.contains("the baseline records no host fingerprint")
+            && report.contains("How to refresh it"),
+        "{report}"
+    );
+    // ... and so is a current run without one.
+    write_results(&b, &base);
+    write_results(&c, &old);
+    let (code, report) = compare(&b, &c);
+    assert_eq!(code, 3, "{report}");
+    assert!(
+        report.contains("the current run records no host fingerprint"),
+        "{report}"
+    );
 }
 
 /// `Some(reason)` when the instruction benchmarks cannot run here.
@@ -155,7 +253,9 @@ fn bench_run(dir: &Path, label: &str, extra: &[&str]) -> PathBuf {
     );
     let benches = import_dir(&home).expect("import the run's summaries");
     let path = dir.join(format!("{label}.json"));
-    write_results(&path, &BenchmarkResults::new(benches));
+    let mut results = BenchmarkResults::new(benches);
+    results.metadata.host_fingerprint = Some(HostFingerprint::current());
+    write_results(&path, &results);
     path
 }
 

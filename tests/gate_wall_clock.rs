@@ -90,11 +90,15 @@ fn identical_code_is_never_a_regression_and_a_3x_slowdown_is() {
     for metric in ["p95", "median", "mean"] {
         for (a, b) in [(&first, &second), (&second, &first)] {
             let (code, report) = compare(a, b, metric);
-            assert_eq!(
-                code, 0,
-                "identical code called a regression ({metric}):\n{report}"
+            // 3 (inconclusive) when every measurement was taken on a busy machine.
+            assert!(
+                code == 0 || code == 3,
+                "identical code called a regression ({metric}, exit {code}):\n{report}"
             );
-            assert!(report.contains("OK:"), "{report}");
+            assert!(
+                report.contains("OK:") || report.contains("INCONCLUSIVE:"),
+                "{report}"
+            );
         }
     }
 
@@ -109,13 +113,29 @@ fn identical_code_is_never_a_regression_and_a_3x_slowdown_is() {
             .and_then(|b| b.disturbance)
             .is_none_or(|d| d.other_cpu_pct <= 10.0)
     };
-    let victim = results
+    let quiet_victim = results
         .benchmarks
         .iter()
         .filter(|b| b.skipped.is_none() && b.latency_ms.is_some())
         .map(|b| b.name.clone())
-        .find(|n| quiet(n, &results) && quiet(n, &base))
-        .expect("at least one benchmark measured while the machine was quiet in both runs");
+        .find(|n| quiet(n, &results) && quiet(n, &base));
+    // On a machine busy in every benchmark of both runs (shared CI workers) nothing can be
+    // judged across the two runs: the slowed copy is then compared with the run it came from,
+    // judged despite the disturbance, which still proves that a 3x slowdown of one is caught
+    // and nothing else is.
+    let (victim, against, extra): (String, PathBuf, &[&str]) = match quiet_victim {
+        Some(v) => (v, first.clone(), &[]),
+        None => {
+            eprintln!("every benchmark was measured on a busy machine: (b) compares the second run with its slowed copy, --max-disturbance 100");
+            let v = results
+                .benchmarks
+                .iter()
+                .find(|b| b.name == "webhook/parse/github_pull_request")
+                .map(|b| b.name.clone())
+                .expect("webhook/parse/github_pull_request ran");
+            (v, second.clone(), &["--max-disturbance", "100"])
+        }
+    };
     let mut slower = results.clone();
     let b = slower
         .benchmarks
@@ -130,7 +150,11 @@ fn identical_code_is_never_a_regression_and_a_3x_slowdown_is() {
     l.p99 = l.p99.map(|v| v * 3.0);
     let slower_path = dir.path().join("slower.json");
     io::save(&slower_path, &slower, true).expect("save");
-    let (code, report) = compare(&first, &slower_path, "p95");
+    let args: Vec<&str> = ["--metric", "p95"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let (code, report) = common::compare(&against, &slower_path, &args);
     assert_eq!(code, 1, "a 3x slowdown of {victim} must fail:\n{report}");
     let line = report
         .lines()

@@ -37,7 +37,16 @@ fn results(benchmarks: Vec<Benchmark>) -> BenchmarkResults {
     BenchmarkResults {
         schema_version: 1,
         timestamp: "2026-01-01T00:00:00Z".into(),
-        metadata: Default::default(),
+        metadata: aiops_bench::result::RunMetadata {
+            // Both files' instruction counts come from the same kind of host.
+            host_fingerprint: Some(aiops_bench::metadata::HostFingerprint {
+                cpu_model: Some("AMD EPYC 7763 64-Core Processor".into()),
+                valgrind: Some("valgrind-3.19.0".into()),
+                rustc: Some("rustc 1.95.0".into()),
+                glibc: Some("glibc 2.36".into()),
+            }),
+            ..Default::default()
+        },
         resources: None,
         benchmarks,
     }
@@ -62,7 +71,14 @@ fn markdown_report_snapshot() {
         instructions("webhook/parse/github_pull_request/ir", 1_000_000),
         instructions("cache/read/memory_1kb/ir", 50_000),
         micro("cache/read/redis_1kb", 0.035, Some(0.060)),
+        micro("webhook/verify/github", 0.010, Some(0.012)),
     ]);
+    // Measured while other processes used 40% of the CPUs: inconclusive.
+    let mut busy = micro("webhook/verify/github", 0.050, Some(0.060));
+    busy.disturbance = Some(aiops_bench::disturbance::Disturbance {
+        other_cpu_pct: 40.0,
+        steal_pct: 0.0,
+    });
     let cur = results(vec![
         micro("cache/read/memory_1kb", 0.0010, Some(0.0015)),
         micro("webhook/parse/github_pull_request", 0.070, Some(0.095)),
@@ -77,6 +93,7 @@ fn markdown_report_snapshot() {
             "redis not reachable at redis://127.0.0.1:6379",
         ),
         micro("concurrency/triage/64", 1.5, Some(3.0)),
+        busy,
     ]);
     let report = Markdown.render(&compare(&base, &cur, &CompareOptions::default()));
     insta::assert_snapshot!(report);

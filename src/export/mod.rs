@@ -2,7 +2,7 @@
 //! Result exports: `bmf` (Bencher Metric Format), `github-action-benchmark`
 //! (`customSmallerIsBetter`).
 
-use crate::compare::Comparison;
+use crate::compare::{Comparison, Outcome};
 use crate::result::BenchmarkResults;
 
 pub mod bmf;
@@ -43,6 +43,15 @@ pub fn format_ms(ms: f64) -> String {
     }
 }
 
+/// The smallest detectable slowdown of a row, for the reports' "sees" column.
+pub fn sees(r: &crate::compare::Row) -> String {
+    match (r.detectable_change_pct, r.verdict.is_judged()) {
+        (Some(d), true) => format!(">= {d:+.0}%"),
+        (None, true) if r.unit == "ms" => "none <= 100x".into(),
+        _ => "-".into(),
+    }
+}
+
 /// A signed percentage, or `-`.
 pub fn change(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:+.1}%"))
@@ -70,9 +79,16 @@ pub fn summary_line(c: &Comparison) -> String {
     let disturbed = c.disturbed();
     if disturbed > 0 {
         parts.push(format!(
-            "{disturbed} measured on a busy machine (no regression or improvement can be called for them: rerun quietly)"
+            "{disturbed} measured on a busy machine (inconclusive: rerun quietly)"
         ));
     }
-    let status = if c.has_regression() { "FAIL" } else { "OK" };
-    format!("{status}: {}", parts.join(", "))
+    if let Some(subset) = &c.subset {
+        parts.push(format!("subset rule: {subset}"));
+    }
+    let outcome = c.outcome();
+    let mut line = format!("{}: {}", outcome.as_str(), parts.join(", "));
+    if let Outcome::Inconclusive(why) = &outcome {
+        line.push_str(&format!(" ({why})"));
+    }
+    line
 }

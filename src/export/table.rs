@@ -1,6 +1,6 @@
 //! Plain-text aligned table for terminals.
 
-use super::{change, run_factor_line, summary_line, value, ComparisonExporter};
+use super::{change, run_factor_line, sees, summary_line, value, ComparisonExporter};
 use crate::compare::Comparison;
 
 /// Plain-text table.
@@ -14,10 +14,11 @@ impl ComparisonExporter for Table {
             "baseline",
             "current",
             "change",
+            "sees",
             "verdict",
             "why",
         ];
-        let rows: Vec<[String; 7]> = c
+        let rows: Vec<[String; 8]> = c
             .rows
             .iter()
             .map(|r| {
@@ -27,6 +28,7 @@ impl ComparisonExporter for Table {
                     value(r.baseline, &r.unit),
                     value(r.current, &r.unit),
                     change(r.change_pct),
+                    sees(r),
                     r.verdict.as_str().to_string(),
                     r.reason.clone(),
                 ]
