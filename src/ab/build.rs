@@ -1,7 +1,7 @@
-//! Building the two sides of an A/B run: the base revision in a cached git worktree, the head
-//! from the working tree, both with `cargo bench --bench main --no-run` into the same target
-//! folder (so dependencies are compiled once). The base's benchmark executable is copied to
-//! `<target>/ab/bin/<commit>/` and reused by every later run against the same commit.
+//! Building the two sides of an A/B run: the base revision in a git worktree with its own target
+//! folder (seeded with the working tree's compiled dependencies), the head from the working
+//! tree, both with `cargo bench --bench main --no-run`. The base's benchmark executable is
+//! copied to `<target>/ab/bin/<commit>/` and reused by every later run against that commit.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -121,7 +121,68 @@ pub fn build_bench(dir: &Path, target: &Path, what: &str) -> Result<PathBuf, AbE
         })
 }
 
-/// The base's benchmark executable for `commit`: from the cache, or built in a worktree.
+/// The target folder of base builds, `<target>/ab/base-target`: separate from the working
+/// tree's, because cargo names a workspace crate's artifacts alike whatever folder it was built
+/// from, and judges them fresh by the modification times of the sources it recorded. Built into
+/// one folder, the base could reuse the head's crates (or the head the base's) and an A/B would
+/// compare a build with itself. The first time, it is seeded with hard links to the working
+/// tree's compiled dependencies, so only the workspace's own crates are compiled again.
+fn base_target(target: &Path) -> Result<PathBuf, AbError> {
+    let base = target.join("ab").join("base-target");
+    let release = target.join("release");
+    if !base.exists() && release.join("deps").is_dir() {
+        std::fs::create_dir_all(&base)
+            .map_err(|e| AbError::Io(format!("creating {}: {e}", base.display())))?;
+        // Hard links cost no space; a failure only means a full first build.
+        let _ = Command::new("cp")
+            .arg("-al")
+            .arg(&release)
+            .arg(base.join("release"))
+            .status();
+    }
+    Ok(base)
+}
+
+/// Remove the workspace's own crates from `target` (dependencies stay), so the next build
+/// compiles them from the sources of `dir`.
+fn clean_workspace_crates(dir: &Path, target: &Path) -> Result<(), AbError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let meta = Command::new(&cargo)
+        .current_dir(dir)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| AbError::Build("base".into(), format!("cannot run cargo metadata: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&meta.stdout)
+        .map_err(|e| AbError::Build("base".into(), format!("cargo metadata gave no JSON: {e}")))?;
+    let names: Vec<String> = v["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .args(["clean", "--release", "--quiet"]);
+    for n in &names {
+        cmd.args(["-p", n]);
+    }
+    let status = cmd
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| AbError::Build("base".into(), format!("cannot run cargo clean: {e}")))?;
+    if !status.success() {
+        return Err(AbError::Build(
+            "base".into(),
+            format!("cargo clean of the workspace crates exited with {status}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The base's benchmark executable for `commit`: from the cache, or built in a fresh worktree.
 pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, AbError> {
     let cached = target
         .join("ab")
@@ -137,21 +198,27 @@ pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, 
         return Ok(cached);
     }
     let worktree = target.join("ab").join("worktrees").join(commit);
-    if !worktree.join("Cargo.toml").is_file() {
-        let _ = git(root, &["worktree", "prune"]);
-        let path = worktree.to_string_lossy().to_string();
-        git(
-            root,
-            &["worktree", "add", "--force", "--detach", &path, commit],
-        )
-        .map_err(|e| AbError::Build(format!("base {commit}"), format!("git worktree add: {e}")))?;
+    let path = worktree.to_string_lossy().to_string();
+    // A fresh checkout every time a base is built (a worktree left by an interrupted build
+    // could hold anything).
+    if worktree.exists() {
+        let _ = git(root, &["worktree", "remove", "--force", &path]);
+        let _ = std::fs::remove_dir_all(&worktree);
     }
+    let _ = git(root, &["worktree", "prune"]);
+    git(
+        root,
+        &["worktree", "add", "--force", "--detach", &path, commit],
+    )
+    .map_err(|e| AbError::Build(format!("base {commit}"), format!("git worktree add: {e}")))?;
     if !worktree.join("benches").join("main.rs").is_file() {
         return Err(AbError::NoProtocol(format!(
             "base {commit} has no benches/main.rs: it predates this benchmark suite"
         )));
     }
-    let built = build_bench(&worktree, target, &format!("base {}", &commit[..12]))?;
+    let base_target = base_target(target)?;
+    clean_workspace_crates(&worktree, &base_target)?;
+    let built = build_bench(&worktree, &base_target, &format!("base {}", &commit[..12]))?;
     std::fs::create_dir_all(cached.parent().expect("cache path has a parent"))
         .and_then(|()| std::fs::copy(&built, &cached).map(|_| ()))
         .map_err(|e| AbError::Build("base".into(), format!("caching {}: {e}", cached.display())))?;
