@@ -13,7 +13,7 @@ How it works:
   harness is kept in <target>/ab/bin/<commit> and reused); B is the working tree. Both run the
   criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
   slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
-  B A, ...). Every operation is timed into an HDR histogram. Both harnesses run with
+  B A, ...). The whole run is made --passes times, each time with freshly started harnesses. Every operation is timed into an HDR histogram. Both harnesses run with
   address-space randomization off (and the same environment size), so identical code has an
   identical memory layout: with it on, two processes of the same binary measured one benchmark
   9.5% apart, consistently. A round in which other processes
@@ -22,7 +22,11 @@ Verdicts, per benchmark:
   For each round, B/A of the slices' median, p95 and p99; over the rounds, the Hodges-Lehmann
   estimate of those ratios with a distribution-free --confidence interval (Wilcoxon).
     regressed     the interval's lower bound is above +threshold (median: --threshold,
-                  p95/p99: --tail-threshold), or operations fail on B only     (exit 1)
+                  p95/p99: --tail-threshold) over all rounds, and every pass's own
+                  estimate is past it too, or operations fail on B only       (exit 1)
+                  (two processes of the same binary kept a 230 ns cache read 10% apart
+                  for as long as they lived: hash seeds, memory placement; a fresh pair
+                  of processes tells that from the code)
     improved      the median's upper bound is below -threshold
     unchanged     the median's whole interval lies within +-threshold
     inconclusive  the median's interval crosses the threshold: this run cannot tell; rerun
@@ -59,8 +63,12 @@ pub struct AbArgs {
     /// KEY=VALUE set in side B's environment only (repeatable).
     #[arg(long = "env-b", value_name = "KEY=VALUE", value_parser = super::parse_env)]
     pub env_b: Vec<(String, String)>,
-    /// Measured rounds per benchmark (at least 6).
-    #[arg(long, default_value_t = 12)]
+    /// Independent process pairs: the run is repeated with freshly started harnesses and a
+    /// regression must show in every pair (1 to 10).
+    #[arg(long, default_value_t = 2)]
+    pub passes: usize,
+    /// Measured rounds per benchmark and pass (at least 6).
+    #[arg(long, default_value_t = 10)]
     pub rounds: usize,
     /// Milliseconds per slice (one side's turn).
     #[arg(long, default_value_t = 150)]
@@ -92,6 +100,7 @@ pub fn run(args: AbArgs) -> Result<u8, AbError> {
         base_rev: args.base_rev,
         filter: args.filter,
         env_b: args.env_b,
+        passes: args.passes,
         rounds: args.rounds,
         slice_ms: args.slice_ms,
         confidence: args.confidence,

@@ -70,7 +70,10 @@ pub struct AbOptions {
     pub filter: Option<String>,
     /// Environment variables for side B only.
     pub env_b: Vec<(String, String)>,
-    /// Measured rounds per benchmark.
+    /// Independent process pairs: the whole run is repeated with freshly started harnesses, and
+    /// a regression must show in every pair.
+    pub passes: usize,
+    /// Measured rounds per benchmark and pass.
     pub rounds: usize,
     /// Length of one slice in milliseconds.
     pub slice_ms: u64,
@@ -93,6 +96,9 @@ impl AbOptions {
                 "--rounds {}: at least 6 rounds are needed for a confidence interval",
                 self.rounds
             ));
+        }
+        if !(1..=10).contains(&self.passes) {
+            return bad(format!("--passes {}: use 1 to 10", self.passes));
         }
         if !(20..=60_000).contains(&self.slice_ms) {
             return bad(format!("--slice-ms {}: use 20 to 60000", self.slice_ms));
@@ -148,8 +154,10 @@ pub enum AbVerdict {
 pub struct StatComparison {
     /// `median`, `p95` or `p99`.
     pub statistic: String,
-    /// Ratio B/A with its interval.
+    /// Ratio B/A with its interval, over the rounds of every pass.
     pub ratio: RatioInterval,
+    /// The same for each pass (process pair) alone.
+    pub passes: Vec<RatioInterval>,
     /// Threshold applied, in percent.
     pub threshold_pct: f64,
     /// Verdict of this statistic.
@@ -257,7 +265,12 @@ impl AbReport {
     }
 }
 
-fn judge_stat(statistic: &str, ratio: RatioInterval, threshold_pct: f64) -> StatComparison {
+fn judge_stat(
+    statistic: &str,
+    ratio: RatioInterval,
+    passes: Vec<RatioInterval>,
+    threshold_pct: f64,
+) -> StatComparison {
     let verdict = if ratio.lower_pct() > threshold_pct {
         AbVerdict::Regressed
     } else if ratio.upper_pct() < -threshold_pct {
@@ -270,8 +283,21 @@ fn judge_stat(statistic: &str, ratio: RatioInterval, threshold_pct: f64) -> Stat
     StatComparison {
         statistic: statistic.to_string(),
         ratio,
+        passes,
         threshold_pct,
         verdict,
+    }
+}
+
+impl StatComparison {
+    /// Passes (process pairs) whose own estimate is past the threshold, out of all passes.
+    fn replicated(&self) -> (usize, usize) {
+        let past = self
+            .passes
+            .iter()
+            .filter(|p| p.change_pct() > self.threshold_pct)
+            .count();
+        (past, self.passes.len())
     }
 }
 
@@ -303,41 +329,59 @@ fn totals(slices: &[&Slice]) -> SideTotals {
     }
 }
 
-/// Judge one benchmark from its measured rounds `(a, b)`, `disturbed` of which ran while other
-/// processes used more than `--max-disturbance` of the CPUs.
+/// What one pass measured of one benchmark.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Kept rounds `(a, b)`.
+    pub rounds: Vec<(Slice, Slice)>,
+    /// Rounds run again because they were disturbed.
+    pub reruns: usize,
+    /// Kept rounds that were disturbed.
+    pub disturbed: usize,
+}
+
+/// Judge one benchmark from what each pass (an independent pair of processes) measured.
+///
+/// A statistic is a regression only when its interval over all rounds is past its threshold
+/// *and* every pass's own estimate is past it too: one pair of processes of the same binary can differ by 10 % on a
+/// 230 ns in-process cache read for as long as they live (hash seeds, memory placement), and
+/// only a fresh pair tells such a process effect from the code. A regression seen in some
+/// passes but not all is inconclusive, with the reason.
 ///
 /// On a busy machine (at least half the rounds disturbed) a statistic past its threshold is a
 /// regression only when its interval is also narrower than the threshold: a neighbour's bursts
 /// make rounds depend on each other, and a wide interval there is not trustworthy (identical
 /// code under a compiling neighbour measured +4.4 % [+2.4 %, +10.4 %] on a 230 ns cache read).
-/// Such a row is inconclusive instead, with the reason.
-pub fn judge(
-    name: &str,
-    rounds: &[(Slice, Slice)],
-    o: &AbOptions,
-    disturbed: usize,
-) -> AbBenchmark {
+pub fn judge(name: &str, passes: &[Measured], o: &AbOptions) -> AbBenchmark {
+    let rounds: Vec<&(Slice, Slice)> = passes.iter().flat_map(|p| p.rounds.iter()).collect();
+    let disturbed: usize = passes.iter().map(|p| p.disturbed).sum();
     let busy = !rounds.is_empty() && disturbed * 2 >= rounds.len();
     let a: Vec<&Slice> = rounds.iter().map(|(a, _)| a).collect();
     let b: Vec<&Slice> = rounds.iter().map(|(_, b)| b).collect();
     let (a_tot, b_tot) = (totals(&a), totals(&b));
-    let mut statistics = Vec::new();
-    for (label, q, thr) in [
-        ("median", 0.5, o.threshold_pct),
-        ("p95", 0.95, o.tail_threshold_pct),
-        ("p99", 0.99, o.tail_threshold_pct),
-    ] {
-        let pairs: Vec<(f64, f64)> = rounds
-            .iter()
+    let pairs_of = |rounds: &mut dyn Iterator<Item = &(Slice, Slice)>, q: f64| -> Vec<(f64, f64)> {
+        rounds
             .filter_map(|(a, b)| {
                 Some((
                     crate::hdr::quantile(&a.histogram, q)? as f64,
                     crate::hdr::quantile(&b.histogram, q)? as f64,
                 ))
             })
+            .collect()
+    };
+    let mut statistics = Vec::new();
+    for (label, q, thr) in [
+        ("median", 0.5, o.threshold_pct),
+        ("p95", 0.95, o.tail_threshold_pct),
+        ("p99", 0.99, o.tail_threshold_pct),
+    ] {
+        let all = pairs_of(&mut rounds.iter().copied(), q);
+        let per_pass: Vec<RatioInterval> = passes
+            .iter()
+            .filter_map(|p| stats::paired_ratio(&pairs_of(&mut p.rounds.iter(), q), o.confidence))
             .collect();
-        if let Some(ratio) = stats::paired_ratio(&pairs, o.confidence) {
-            statistics.push(judge_stat(label, ratio, thr));
+        if let Some(ratio) = stats::paired_ratio(&all, o.confidence) {
+            statistics.push(judge_stat(label, ratio, per_pass, thr));
         }
     }
     let a_failed: u64 = a_tot.errors.values().sum();
@@ -348,6 +392,24 @@ pub fn judge(
         (
             AbVerdict::Regressed,
             format!("{b_failed} operations failed on B only (e.g. '{first}')"),
+        )
+    } else if let Some(s) = statistics.iter().find(|s| {
+        let (past, n) = s.replicated();
+        s.verdict == AbVerdict::Regressed && past < n
+    }) {
+        let (past, n) = s.replicated();
+        (
+            AbVerdict::Inconclusive,
+            format!(
+                "{} {:+.1}% overall, but past the threshold in only {past} of {n} process pairs ({}): a process-level effect (hash seeds, memory placement) cannot be told from the code; rerun, or raise --passes",
+                s.statistic,
+                s.ratio.change_pct(),
+                s.passes
+                    .iter()
+                    .map(|p| format!("{:+.1}% [{:+.1}, {:+.1}]", p.change_pct(), p.lower_pct(), p.upper_pct()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )
     } else if let Some(s) = statistics.iter().find(|s| {
         s.verdict == AbVerdict::Regressed
@@ -410,8 +472,8 @@ pub fn judge(
         statistics,
         a: a_tot,
         b: b_tot,
-        rerun_rounds: 0,
-        disturbed_rounds: 0,
+        rerun_rounds: passes.iter().map(|p| p.reruns).sum(),
+        disturbed_rounds: disturbed,
     }
 }
 
@@ -420,14 +482,13 @@ fn disturbed(s: &Slice, max: f64) -> bool {
 }
 
 /// Measure one benchmark on both sides (both already said `ready NAME`).
-fn measure(name: &str, a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<AbBenchmark, AbError> {
+fn measure(a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<Measured, AbError> {
     // Warm-up: one slice each, discarded.
     a.slice(o.slice_ms)?;
     b.slice(o.slice_ms)?;
-    let mut rounds = Vec::with_capacity(o.rounds);
-    let (mut reruns, mut kept_disturbed) = (0usize, 0usize);
+    let mut m = Measured::default();
     let mut i = 0usize;
-    while rounds.len() < o.rounds {
+    while m.rounds.len() < o.rounds {
         let (sa, sb) = if i % 2 == 0 {
             let sa = a.slice(o.slice_ms)?;
             (sa, b.slice(o.slice_ms)?)
@@ -437,36 +498,32 @@ fn measure(name: &str, a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<AbBe
         };
         i += 1;
         let noisy = disturbed(&sa, o.max_disturbance_pct) || disturbed(&sb, o.max_disturbance_pct);
-        if noisy && reruns < o.rounds / 3 {
-            reruns += 1;
+        if noisy && m.reruns < o.rounds / 3 {
+            m.reruns += 1;
             continue;
         }
         if noisy {
-            kept_disturbed += 1;
+            m.disturbed += 1;
         }
-        rounds.push((sa, sb));
+        m.rounds.push((sa, sb));
     }
-    let mut result = judge(name, &rounds, o, kept_disturbed);
-    result.rerun_rounds = reruns;
-    result.disturbed_rounds = kept_disturbed;
-    Ok(result)
+    Ok(m)
 }
 
-/// Run the A/B with two built harnesses (`bin_a` base, `bin_b` head) and judge it.
-pub fn run_sides(
+/// One pass: start both harnesses and measure every benchmark they have in common.
+fn one_pass(
+    pass: usize,
     bin_a: &Path,
     bin_b: &Path,
     dir: &Path,
     logs: &Path,
     o: &AbOptions,
-) -> Result<(Vec<AbBenchmark>, Vec<AbSkipped>, f64), AbError> {
-    std::fs::create_dir_all(logs)
-        .map_err(|e| AbError::Io(format!("creating {}: {e}", logs.display())))?;
-    let started = Instant::now();
+) -> Result<(Vec<(String, Measured)>, Vec<AbSkipped>), AbError> {
     let filter = o.filter.as_deref();
     let pad = session::padding_for(&o.env_b);
-    let mut a = Side::start("A", bin_a, dir, filter, &pad, logs.join("a.stderr"))?;
-    let mut b = Side::start("B", bin_b, dir, filter, &o.env_b, logs.join("b.stderr"))?;
+    let log = |side: &str| logs.join(format!("{side}.pass{pass}.stderr"));
+    let mut a = Side::start("A", bin_a, dir, filter, &pad, log("a"))?;
+    let mut b = Side::start("B", bin_b, dir, filter, &o.env_b, log("b"))?;
     let setup = Duration::from_secs(300);
     for side in [&mut a, &mut b] {
         match side.recv(setup) {
@@ -486,12 +543,10 @@ pub fn run_sides(
             Err(e) => return Err(e),
         }
     }
-    let mut results = Vec::new();
-    let mut skipped = Vec::new();
+    let mut measured = Vec::new();
+    let mut skipped: Vec<AbSkipped> = Vec::new();
     let mut next_a = a.recv(setup)?;
     let mut next_b = b.recv(setup)?;
-    let mut seen_a: Vec<String> = Vec::new();
-    let mut seen_b: Vec<String> = Vec::new();
     loop {
         match (&next_a, &next_b) {
             (Message::Done, Message::Done) => break,
@@ -513,18 +568,18 @@ pub fn run_sides(
             }
             (Message::Ready(x), Message::Ready(y)) if x == y => {
                 let name = x.clone();
-                let n = results.len() + 1;
                 let t = Instant::now();
-                let r = measure(&name, &mut a, &mut b, o)?;
+                let m = measure(&mut a, &mut b, o)?;
                 eprintln!(
-                    "ab: [{n}] {name}: {:?} — {} ({:.1} s)",
-                    r.verdict,
-                    r.reason,
+                    "ab: pass {}/{} [{}] {name}: {} rounds ({} rerun) in {:.1} s",
+                    pass + 1,
+                    o.passes,
+                    measured.len() + 1,
+                    m.rounds.len(),
+                    m.reruns,
                     t.elapsed().as_secs_f64()
                 );
-                results.push(r);
-                seen_a.push(name.clone());
-                seen_b.push(name);
+                measured.push((name, m));
                 a.send("next")?;
                 b.send("next")?;
                 next_a = a.recv(setup)?;
@@ -537,7 +592,6 @@ pub fn run_sides(
                     name: x.clone(),
                     reason: "only in A (base), or run in another order by B".into(),
                 });
-                seen_a.push(x.clone());
                 a.send("next")?;
                 next_a = a.recv(setup)?;
             }
@@ -546,7 +600,6 @@ pub fn run_sides(
                     name: y.clone(),
                     reason: "only in B (head)".into(),
                 });
-                seen_b.push(y.clone());
                 b.send("next")?;
                 next_b = b.recv(setup)?;
             }
@@ -558,6 +611,46 @@ pub fn run_sides(
             }
         }
     }
+    Ok((measured, skipped))
+}
+
+/// Run the A/B with two built harnesses (`bin_a` base, `bin_b` head), `o.passes` times with
+/// fresh processes, and judge it.
+pub fn run_sides(
+    bin_a: &Path,
+    bin_b: &Path,
+    dir: &Path,
+    logs: &Path,
+    o: &AbOptions,
+) -> Result<(Vec<AbBenchmark>, Vec<AbSkipped>, f64), AbError> {
+    std::fs::create_dir_all(logs)
+        .map_err(|e| AbError::Io(format!("creating {}: {e}", logs.display())))?;
+    let started = Instant::now();
+    let mut order: Vec<String> = Vec::new();
+    let mut by_name: BTreeMap<String, Vec<Measured>> = BTreeMap::new();
+    let mut skipped: Vec<AbSkipped> = Vec::new();
+    for pass in 0..o.passes {
+        let (measured, skips) = one_pass(pass, bin_a, bin_b, dir, logs, o)?;
+        for (name, m) in measured {
+            if !by_name.contains_key(&name) {
+                order.push(name.clone());
+            }
+            by_name.entry(name).or_default().push(m);
+        }
+        for s in skips {
+            if !skipped.iter().any(|k| k.name == s.name) {
+                skipped.push(s);
+            }
+        }
+    }
+    let results = order
+        .iter()
+        .map(|name| {
+            let r = judge(name, &by_name[name], o);
+            eprintln!("ab: {name}: {:?} — {}", r.verdict, r.reason);
+            r
+        })
+        .collect();
     Ok((results, skipped, started.elapsed().as_secs_f64()))
 }
 
@@ -573,7 +666,7 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
     let bin_b = build::head_binary(&root, &target)?;
     let logs: PathBuf = target.join("ab").join("logs");
     eprintln!(
-        "ab: A = {} ({}), B = working tree{}; {} rounds of {} ms per side per benchmark",
+        "ab: A = {} ({}), B = working tree{}; {} passes of {} rounds of {} ms per side per benchmark",
         o.base_rev,
         &base_commit[..12],
         if o.env_b.is_empty() {
@@ -588,6 +681,7 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
                     .join(" ")
             )
         },
+        o.passes,
         o.rounds,
         o.slice_ms
     );
@@ -621,7 +715,8 @@ mod tests {
             base_rev: "HEAD".into(),
             filter: None,
             env_b: Vec::new(),
-            rounds: 12,
+            passes: 2,
+            rounds: 6,
             slice_ms: 200,
             confidence: 0.99,
             threshold_pct: 3.0,
@@ -665,22 +760,42 @@ mod tests {
             .collect()
     }
 
+    /// Split 12 rounds into two passes of 6, the first `disturbed` rounds marked disturbed.
+    fn two(rs: Vec<(Slice, Slice)>, disturbed: usize) -> Vec<Measured> {
+        let mut rs = rs;
+        let second = rs.split_off(rs.len() / 2);
+        let d1 = disturbed.min(rs.len());
+        let d2 = disturbed - d1;
+        vec![
+            Measured {
+                rounds: rs,
+                reruns: 0,
+                disturbed: d1,
+            },
+            Measured {
+                rounds: second,
+                reruns: 0,
+                disturbed: d2,
+            },
+        ]
+    }
+
     #[test]
     fn identical_sides_are_unchanged_despite_drift() {
-        let b = judge("webhook/parse/x", &rounds(1.0, 0, 0), &options(), 0);
+        let b = judge("webhook/parse/x", &two(rounds(1.0, 0, 0), 0), &options());
         assert_eq!(b.verdict, AbVerdict::Unchanged, "{}", b.reason);
     }
 
     #[test]
     fn five_percent_slower_is_a_regression() {
-        let b = judge("webhook/parse/x", &rounds(1.05, 0, 0), &options(), 0);
+        let b = judge("webhook/parse/x", &two(rounds(1.05, 0, 0), 0), &options());
         assert_eq!(b.verdict, AbVerdict::Regressed, "{}", b.reason);
         assert!(b.reason.starts_with("median"), "{}", b.reason);
     }
 
     #[test]
     fn faster_is_an_improvement_not_a_regression() {
-        let b = judge("webhook/parse/x", &rounds(0.9, 0, 0), &options(), 0);
+        let b = judge("webhook/parse/x", &two(rounds(0.9, 0, 0), 0), &options());
         assert_eq!(b.verdict, AbVerdict::Improved, "{}", b.reason);
     }
 
@@ -688,9 +803,8 @@ mod tests {
     fn a_tail_of_one_in_twenty_is_caught_with_the_median_unchanged() {
         let b = judge(
             "webhook/parse/x",
-            &rounds(1.0, 20, 1_000_000),
+            &two(rounds(1.0, 20, 1_000_000), 0),
             &options(),
-            0,
         );
         assert_eq!(b.verdict, AbVerdict::Regressed, "{}", b.reason);
         let median = b
@@ -714,7 +828,7 @@ mod tests {
                 )
             })
             .collect();
-        let b = judge("cache/read/redis_1kb", &rs, &options(), 0);
+        let b = judge("cache/read/redis_1kb", &two(rs, 0), &options());
         assert_eq!(b.verdict, AbVerdict::Inconclusive, "{}", b.reason);
     }
 
@@ -730,9 +844,9 @@ mod tests {
                 )
             })
             .collect();
-        let quiet = judge("cache/read/memory_100b", &wide, &options(), 0);
+        let quiet = judge("cache/read/memory_100b", &two(wide.clone(), 0), &options());
         assert_eq!(quiet.verdict, AbVerdict::Regressed, "{}", quiet.reason);
-        let busy = judge("cache/read/memory_100b", &wide, &options(), 6);
+        let busy = judge("cache/read/memory_100b", &two(wide, 6), &options());
         assert_eq!(busy.verdict, AbVerdict::Inconclusive, "{}", busy.reason);
         assert!(
             busy.reason.starts_with("busy machine (6 of 12"),
@@ -740,15 +854,33 @@ mod tests {
             busy.reason
         );
         // A precise 5 % slowdown is a regression even when every round was disturbed.
-        let precise = judge("webhook/parse/x", &rounds(1.05, 0, 0), &options(), 12);
+        let precise = judge("webhook/parse/x", &two(rounds(1.05, 0, 0), 12), &options());
         assert_eq!(precise.verdict, AbVerdict::Regressed, "{}", precise.reason);
+    }
+
+    #[test]
+    fn a_slowdown_of_one_process_pair_only_is_inconclusive() {
+        // Pass 1: B 10 % slower (one pair of processes); pass 2: B as fast as A.
+        let mut rs = rounds(1.10, 0, 0);
+        rs.truncate(6);
+        rs.extend(rounds(1.0, 0, 0).into_iter().take(6));
+        let b = judge("cache/read/memory_100b", &two(rs, 0), &options());
+        assert_eq!(b.verdict, AbVerdict::Inconclusive, "{}", b.reason);
+        // The same 10 % in both pairs is a regression.
+        let both = judge(
+            "cache/read/memory_100b",
+            &two(rounds(1.10, 0, 0), 0),
+            &options(),
+        );
+        assert_eq!(both.verdict, AbVerdict::Regressed, "{}", both.reason);
     }
 
     #[test]
     fn failures_on_b_only_are_a_regression() {
         let mut rs = rounds(1.0, 0, 0);
         rs[3].1.errors.push(("timeout".into(), 2));
-        let b = judge("cache/read/redis_1kb", &rs, &options(), 0);
+        let rs = rs;
+        let b = judge("cache/read/redis_1kb", &two(rs, 0), &options());
         assert_eq!(b.verdict, AbVerdict::Regressed);
         assert!(b.reason.contains("failed on B only"), "{}", b.reason);
     }
@@ -770,11 +902,11 @@ mod tests {
         assert_eq!(report.exit_code(), 3, "nothing compared is inconclusive");
         report
             .benchmarks
-            .push(judge("a", &rounds(1.0, 0, 0), &o, 0));
+            .push(judge("a", &two(rounds(1.0, 0, 0), 0), &o));
         assert_eq!(report.exit_code(), 0);
         report
             .benchmarks
-            .push(judge("b", &rounds(1.2, 0, 0), &o, 0));
+            .push(judge("b", &two(rounds(1.2, 0, 0), 0), &o));
         assert_eq!(report.exit_code(), 1);
         assert!(report::table(&report).contains("REGRESSED"));
         assert!(report::markdown(&report).starts_with("**REGRESSION"));
