@@ -489,7 +489,7 @@ fn measure(a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<Measured, AbErro
     let mut m = Measured::default();
     let mut i = 0usize;
     while m.rounds.len() < o.rounds {
-        let (sa, sb) = if i % 2 == 0 {
+        let (sa, sb) = if i.is_multiple_of(2) {
             let sa = a.slice(o.slice_ms)?;
             (sa, b.slice(o.slice_ms)?)
         } else {
@@ -510,6 +510,9 @@ fn measure(a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<Measured, AbErro
     Ok(m)
 }
 
+/// What one pass measured, benchmark by benchmark in run order, and what it could not run.
+type PassResult = (Vec<(String, Measured)>, Vec<AbSkipped>);
+
 /// One pass: start both harnesses and measure every benchmark they have in common.
 fn one_pass(
     pass: usize,
@@ -518,7 +521,7 @@ fn one_pass(
     dir: &Path,
     logs: &Path,
     o: &AbOptions,
-) -> Result<(Vec<(String, Measured)>, Vec<AbSkipped>), AbError> {
+) -> Result<PassResult, AbError> {
     let filter = o.filter.as_deref();
     let pad = session::padding_for(&o.env_b);
     let log = |side: &str| logs.join(format!("{side}.pass{pass}.stderr"));
