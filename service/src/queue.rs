@@ -129,11 +129,16 @@ pub struct DrainReport {
     pub error: Option<String>,
     /// How long the drain took.
     pub elapsed: Duration,
+    /// Events queued since the start (accepted deliveries' events and replayed ones).
+    pub queued_total: u64,
+    /// Events finished since the start (triaged, or failed for good), the drain included.
+    pub finished_total: u64,
 }
 
 impl DrainReport {
     /// One line for stderr, e.g. `20 triages pending; finished 4, persisted 16, lost 0 in 0.50 s
-    /// (shutdown timeout reached; persisted to data/queue.jsonl, replayed at the next start)`.
+    /// (shutdown timeout reached; persisted to data/queue.jsonl, replayed at the next start);
+    /// since the start: queued 24, finished 8`.
     pub fn summary(&self) -> String {
         let mut line = format!(
             "{} triages pending; finished {}, persisted {}, lost {} in {:.2} s",
@@ -162,6 +167,11 @@ impl DrainReport {
         if !notes.is_empty() {
             let _ = write!(line, " ({})", notes.join("; "));
         }
+        let _ = write!(
+            line,
+            "; since the start: queued {}, finished {}",
+            self.queued_total, self.finished_total
+        );
         line
     }
 }
@@ -530,7 +540,8 @@ impl TriageQueue {
             shared.set_waiting_gauge(&state);
             left
         };
-        let finished = shared.finished.load(Ordering::Relaxed) - finished_before;
+        let finished_total = shared.finished.load(Ordering::Relaxed);
+        let finished = finished_total - finished_before;
         let mut report = DrainReport {
             pending,
             finished,
@@ -541,6 +552,8 @@ impl TriageQueue {
             file: None,
             error: None,
             elapsed: Duration::ZERO,
+            queued_total: shared.metrics.agent_queued.get(),
+            finished_total,
         };
         match (data_dir, left.is_empty()) {
             (Some(dir), true) => {
