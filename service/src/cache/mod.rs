@@ -116,7 +116,7 @@ pub const DEFAULT_FALLBACK_CAPACITY: u64 = 10_000;
 ///
 /// While the breaker is closed every call goes to the backend. A call failing because the
 /// backend is down ([`CacheError::is_unavailable`]) opens the breaker, and so does a failed
-/// [`Cache::ping`]; from then on `get`, `set` and `delete` go to the in-process [`MemoryCache`] at
+/// [`Cache::ping`]; from then on `get`, `set` and `delete` go to the in-process [`memory::MemoryCache`] at
 /// once (counted in `aiops_cache_fallbacks_total`), and `set_if_absent` (dedupe) answers
 /// [`CacheError::BreakerOpen`] at once so the caller fails open. A successful ping turns the
 /// breaker half-open: the next call is a trial, and its success (or a second good ping) closes it.
