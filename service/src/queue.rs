@@ -241,8 +241,12 @@ impl Shared {
                         // Open: wait until it lets a trial through; half-open with the trial
                         // running: wait for its end (a notification).
                         retry_at
-                    } else if let Some(i) = state.waiting.iter().position(|j| j.ready_at <= now) {
-                        let job = state.waiting.remove(i)?;
+                    } else if let Some(job) = state
+                        .waiting
+                        .iter()
+                        .position(|j| j.ready_at <= now)
+                        .and_then(|i| state.waiting.remove(i))
+                    {
                         let id = state.next_id;
                         state.next_id += 1;
                         state.in_flight.insert(id, job.event.clone());
