@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::breaker::CircuitBreaker;
 use crate::cache::Cache;
 use crate::llm::{ChatRequest, LlmError, LlmProvider, Message};
 use crate::webhook::{Event, Severity};
@@ -45,6 +46,21 @@ pub enum AgentError {
     Llm(#[from] LlmError),
     #[error("llm answer is not a triage: {reason} (answer starts with: {excerpt:?})")]
     MalformedAnswer { reason: String, excerpt: String },
+    /// The LLM provider's circuit breaker is open: no call was made.
+    #[error("llm provider skipped, its circuit breaker is open (last error: {0})")]
+    BreakerOpen(String),
+}
+
+impl AgentError {
+    /// Whether trying again later may succeed: the provider was down (timeout, unreachable,
+    /// HTTP 429 or 5xx) or its breaker was open. A malformed answer or a 4xx is not retried.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AgentError::Llm(e) => e.is_provider_down(),
+            AgentError::BreakerOpen(_) => true,
+            AgentError::MalformedAnswer { .. } => false,
+        }
+    }
 }
 
 fn malformed(reason: impl Into<String>, answer: &str) -> AgentError {
@@ -201,6 +217,7 @@ pub struct TriageAgent {
     llm_calls: AtomicU64,
     cache_errors: AtomicU64,
     in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    breaker: Option<Arc<CircuitBreaker>>,
 }
 
 impl TriageAgent {
@@ -212,7 +229,21 @@ impl TriageAgent {
             llm_calls: AtomicU64::new(0),
             cache_errors: AtomicU64::new(0),
             in_flight: Mutex::new(HashMap::new()),
+            breaker: None,
         }
+    }
+
+    /// Put the provider behind `breaker`: provider calls failing because it is down (see
+    /// [`LlmError::is_provider_down`]) count towards opening it, and while it is open a triage that
+    /// needs the provider fails at once with [`AgentError::BreakerOpen`] (cache hits still work).
+    pub fn with_breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// The breaker in front of the provider, if any.
+    pub fn breaker(&self) -> Option<&Arc<CircuitBreaker>> {
+        self.breaker.as_ref()
     }
 
     /// Change how long triages stay cached (default [`DEFAULT_TRIAGE_TTL`]).
@@ -293,8 +324,37 @@ impl TriageAgent {
             max_tokens: Some(MAX_ANSWER_TOKENS),
             stream: false,
         };
+        let attempt = match &self.breaker {
+            Some(breaker) => Some(breaker.try_acquire().ok_or_else(|| {
+                AgentError::BreakerOpen(
+                    breaker
+                        .status()
+                        .last_error
+                        .unwrap_or_else(|| "none recorded".to_string()),
+                )
+            })?),
+            None => None,
+        };
         self.llm_calls.fetch_add(1, Ordering::Relaxed);
-        let response = self.provider.chat(request).await?;
+        let response = match self.provider.chat(request).await {
+            Ok(response) => {
+                if let Some(attempt) = attempt {
+                    attempt.success();
+                }
+                response
+            }
+            Err(e) => {
+                if let Some(attempt) = attempt {
+                    if e.is_provider_down() {
+                        attempt.failure(e.to_string());
+                    } else {
+                        // It answered (a 4xx, a broken body): up, even if unhelpful.
+                        attempt.success();
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         let triage = parse_answer(&response.content)?;
         match serde_json::to_value(&triage) {
             Ok(value) => {

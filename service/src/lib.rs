@@ -3,9 +3,11 @@
 
 pub mod agent;
 pub mod api;
+pub mod breaker;
 pub mod cache;
 pub mod inject;
 pub mod llm;
+pub mod queue;
 pub mod server;
 pub mod webhook;
 

@@ -1,7 +1,9 @@
 //! `aiops-service`: the reference AIOps service (webhooks → dedupe → LLM triage agent).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use aiops_service::server::{self, BindError, Config};
 use anyhow::Context;
@@ -20,9 +22,14 @@ use clap::Parser;
         AIOPS_LLM_API_KEY    API key for AIOPS_LLM_BASE_URL\n  \
         AIOPS_LLM_MODEL      model for AIOPS_LLM_BASE_URL (default gpt-4o-mini)\n  \
         AIOPS_LLM_STREAM     1 to stream answers (SSE)\n\n\
+        AIOPS_DATA_DIR       same as --data-dir\n\n\
         Routes: GET / , /health, /metrics, /api/v1/llm/providers, /api/v1/webhooks/status;\n\
-        POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\
-        Stops gracefully on Ctrl-C or SIGTERM. Exit codes: 0 ok, 1 error, 2 bad usage or address in use."
+        POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\n\
+        Stops gracefully on Ctrl-C or SIGTERM: stops accepting, finishes in-flight requests and the\n\
+        queued triages within --shutdown-timeout, writes the triages left to --data-dir (queued\n\
+        again at the next start with the same directory) and prints on stderr how many were\n\
+        finished, persisted and lost.\n\n\
+        Exit codes: 0 ok, 1 error (including triages lost at shutdown), 2 bad usage or address in use."
 )]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
@@ -36,6 +43,55 @@ struct Cli {
     /// Latency of the embedded mock LLM in milliseconds (ignored when AIOPS_LLM_BASE_URL is set).
     #[arg(long, value_name = "MS", default_value_t = 50)]
     llm_latency_ms: u64,
+
+    /// Time allowed at shutdown, counted from the signal, to finish in-flight requests and the
+    /// queued triages before the rest is persisted: seconds, or with a unit (500ms, 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+
+    /// Directory where triages left at shutdown are persisted (queue.jsonl) and replayed from at
+    /// the next start; created when missing. One directory per running service.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "AIOPS_DATA_DIR",
+        default_value = "aiops-data"
+    )]
+    data_dir: PathBuf,
+
+    /// Triages running at once.
+    #[arg(long, value_name = "N", default_value_t = aiops_service::api::DEFAULT_AGENT_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    agent_concurrency: usize,
+
+    /// New events that may wait for the agent; beyond that deliveries are still answered 202 but
+    /// their events are dropped and counted (`dropped` in the answer and in /metrics).
+    #[arg(long, value_name = "N", default_value_t = aiops_service::api::DEFAULT_AGENT_QUEUE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    agent_queue: usize,
+}
+
+/// `30`, `1.5`, `30s`, `500ms`, `2m` → a duration.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 && v * scale <= 86_400.0 => {
+            Ok(Duration::from_secs_f64(v * scale))
+        }
+        _ => Err(format!(
+            "invalid duration '{text}': expected seconds or a number with ms, s or m \
+             (e.g. 30, 500ms, 2m), at most 24 hours"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -62,12 +118,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         bind: cli.bind,
         redis_url: cli.redis_url.filter(|url| !url.trim().is_empty()),
         llm_latency_ms: cli.llm_latency_ms,
+        shutdown_timeout: cli.shutdown_timeout,
+        data_dir: Some(cli.data_dir),
+        agent_concurrency: cli.agent_concurrency,
+        agent_queue: cli.agent_queue,
     };
-    runtime.block_on(server::run(config, shutdown_signal()))
+    let timeout = cli.shutdown_timeout;
+    runtime.block_on(server::run(config, shutdown_signal(timeout)))
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+async fn shutdown_signal(timeout: Duration) {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             eprintln!("warning: could not listen for ctrl-c: {e}");
@@ -92,5 +153,8 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    eprintln!("aiops-service: shutting down, finishing in-flight requests");
+    eprintln!(
+        "aiops-service: shutting down, finishing in-flight requests and queued triages (up to {:.1} s)",
+        timeout.as_secs_f64()
+    );
 }

@@ -2,16 +2,25 @@
 //!
 //! [`run`] is what the binary calls. [`Server::bind`] + [`Server::serve`] do the same in two
 //! steps so tests, benches and load tests can learn the bound address (`--bind 127.0.0.1:0`).
+//!
+//! Shutdown: once the shutdown future completes the server stops accepting, lets in-flight HTTP
+//! requests finish, then drains the triage queue ([`crate::queue::TriageQueue::drain`]), all within
+//! [`Config::shutdown_timeout`] counted from the signal. What the queue could not finish is
+//! persisted in [`Config::data_dir`] and replayed by the next [`Server::bind`] with the same
+//! directory. One stderr line says how many triages were finished, persisted and lost; lost ones
+//! make [`Server::serve`] fail.
 
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::api::{app, AppState};
+use crate::api::{app, AppState, DEFAULT_AGENT_CONCURRENCY, DEFAULT_AGENT_QUEUE};
 use crate::cache;
 use crate::llm::client::OpenAiClient;
 use crate::llm::mock::{self, MockServer};
@@ -41,7 +50,19 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Total latency of the embedded mock LLM, in milliseconds (ignored with a real provider).
     pub llm_latency_ms: u64,
+    /// Time allowed at shutdown, from the signal, to finish HTTP requests and the triage queue.
+    pub shutdown_timeout: Duration,
+    /// Where the triage queue is persisted at shutdown and replayed from at start; `None`: triages
+    /// left at the timeout are lost (and counted).
+    pub data_dir: Option<PathBuf>,
+    /// Triages running at once.
+    pub agent_concurrency: usize,
+    /// New events that may wait for the agent before new ones are dropped.
+    pub agent_queue: usize,
 }
+
+/// Default of [`Config::shutdown_timeout`] and of `--shutdown-timeout`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for Config {
     fn default() -> Self {
@@ -49,6 +70,10 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             redis_url: None,
             llm_latency_ms: 50,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            data_dir: None,
+            agent_concurrency: DEFAULT_AGENT_CONCURRENCY,
+            agent_queue: DEFAULT_AGENT_QUEUE,
         }
     }
 }
@@ -68,8 +93,10 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: AppState,
-    /// Kept alive while serving when the embedded mock LLM is used.
-    _mock: Option<MockServer>,
+    /// Kept alive while serving (and draining) when the embedded mock LLM is used.
+    mock: Option<MockServer>,
+    shutdown_timeout: Duration,
+    data_dir: Option<PathBuf>,
 }
 
 fn env_flag(name: &str) -> bool {
@@ -84,7 +111,9 @@ fn non_empty_env(name: &str) -> Option<String> {
 
 impl Server {
     /// Binds `config.bind`, selects the cache (printing its fallback warning on stderr) and the
-    /// LLM provider, reads webhook secrets from the environment and builds the state.
+    /// LLM provider, reads webhook secrets from the environment, builds the state, creates
+    /// `config.data_dir` and queues again the triages persisted there at the last shutdown
+    /// (saying how many on stderr).
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(config.bind)
             .await
@@ -132,13 +161,39 @@ impl Server {
             .cache(selected.cache)
             .llm(provider, info)
             .secrets(Secrets::from_env())
+            .agent_concurrency(config.agent_concurrency)
+            .agent_queue(config.agent_queue)
             .build()
             .context("could not build the service state")?;
+        if let Some(dir) = &config.data_dir {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "could not create the data directory {}; pick another with --data-dir",
+                    dir.display()
+                )
+            })?;
+            let replay = state.queue().replay(dir)?;
+            for line in &replay.unreadable {
+                eprintln!(
+                    "warning: skipped an unreadable persisted triage at {line} (kept in {})",
+                    dir.join(crate::queue::UNREADABLE_FILE).display()
+                );
+            }
+            if replay.replayed > 0 {
+                eprintln!(
+                    "aiops-service: replaying {} triages persisted at the last shutdown in {}",
+                    replay.replayed,
+                    dir.display()
+                );
+            }
+        }
         Ok(Server {
             listener,
             local_addr,
             state,
-            _mock: mock,
+            mock,
+            shutdown_timeout: config.shutdown_timeout,
+            data_dir: config.data_dir,
         })
     }
 
@@ -152,18 +207,66 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// and drains the triage queue, within the shutdown timeout (see the module documentation).
+    /// Prints the drain summary on stderr; fails when triages were lost.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let addr = self.local_addr;
-        let router = app(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .with_context(|| format!("server on {addr} failed"))?;
-        drop(self._mock);
+        let Server {
+            listener,
+            local_addr: addr,
+            state,
+            mock,
+            shutdown_timeout,
+            data_dir,
+        } = self;
+        let (fired_tx, fired_rx) = tokio::sync::watch::channel(None::<Instant>);
+        let signal = async move {
+            shutdown.await;
+            fired_tx.send_replace(Some(Instant::now()));
+        };
+        let mut deadline_rx = fired_rx.clone();
+        let http_deadline = async move {
+            let fired = match deadline_rx.wait_for(Option::is_some).await {
+                Ok(fired) => *fired,
+                Err(_) => None,
+            };
+            match fired {
+                Some(at) => tokio::time::sleep_until((at + shutdown_timeout).into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let http = axum::serve(listener, app(state.clone())).with_graceful_shutdown(signal);
+        let served = tokio::select! {
+            result = http => result.with_context(|| format!("server on {addr} failed")),
+            () = http_deadline => {
+                eprintln!(
+                    "warning: http requests still open {:.1} s after the shutdown signal (--shutdown-timeout); closing them",
+                    shutdown_timeout.as_secs_f64()
+                );
+                Ok(())
+            }
+        };
+        let since_signal = fired_rx.borrow().map_or(Duration::ZERO, |at| at.elapsed());
+        let report = state
+            .queue()
+            .drain(
+                shutdown_timeout.saturating_sub(since_signal),
+                data_dir.as_deref(),
+            )
+            .await;
+        eprintln!("aiops-service: {}", report.summary());
+        drop(mock);
+        served?;
+        if report.lost > 0 {
+            anyhow::bail!(
+                "{} accepted triages were lost at shutdown ({}); give a writable --data-dir or a longer --shutdown-timeout",
+                report.lost,
+                report.error.as_deref().unwrap_or("no reason recorded")
+            );
+        }
         Ok(())
     }
 }

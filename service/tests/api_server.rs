@@ -14,6 +14,7 @@ fn local_config() -> Config {
         bind: "127.0.0.1:0".parse().expect("addr"),
         redis_url: None,
         llm_latency_ms: 1,
+        ..Config::default()
     }
 }
 
@@ -126,8 +127,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_aiops-service");
 #[test]
 fn binary_prints_the_listening_line_serves_signed_webhooks_and_stops_on_sigterm() {
     let secret = "binary-test-secret";
+    let data_dir = tempfile::tempdir().expect("temp data dir");
     let mut child = Command::new(BIN)
-        .args(["--bind", "127.0.0.1:0", "--llm-latency-ms", "1"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--llm-latency-ms",
+            "1",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
         .env_remove("REDIS_URL")
         .env_remove("AIOPS_LLM_BASE_URL")
         .env("AIOPS_WEBHOOK_SECRET_GITHUB", secret)

@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::metrics::Outcome;
 use super::state::AppState;
 use super::MAX_BODY_BYTES;
+use crate::breaker::BreakerStatus;
 use crate::webhook::{self, Source, WebhookError};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -59,6 +60,21 @@ pub(crate) async fn root(State(state): State<AppState>) -> Response {
 struct CacheHealth {
     backend: &'static str,
     reachable: bool,
+    /// The circuit breaker in front of the backend (absent for the in-process cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker: Option<BreakerStatus>,
+    /// Operations served by the in-process fallback (absent for the in-process cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallbacks: Option<u64>,
+    /// Deliveries accepted without a dedupe check because the cache was unavailable.
+    dedupe_skipped: u64,
+}
+
+#[derive(Serialize)]
+struct LlmHealth {
+    /// The circuit breaker in front of the LLM provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker: Option<BreakerStatus>,
 }
 
 #[derive(Serialize)]
@@ -72,11 +88,12 @@ struct WebhookAuth {
 
 #[derive(Serialize)]
 struct Health {
-    /// `ok`, or `degraded` when the cache is unreachable.
+    /// `ok`, or `degraded` when the cache is unreachable or a circuit breaker is not closed.
     status: &'static str,
     version: &'static str,
     uptime_seconds: u64,
     cache: CacheHealth,
+    llm: LlmHealth,
     webhooks: WebhookAuth,
 }
 
@@ -91,13 +108,24 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         }
     };
     let reachable = state.cache_reachable();
+    let guard = inner.cache.guard();
+    let cache_breaker = guard.map(|g| g.breaker().status());
+    let llm_breaker = inner.agent.breaker().map(|b| b.status());
+    let closed = |b: &Option<BreakerStatus>| b.as_ref().is_none_or(|b| b.state == "closed");
+    let healthy = reachable && closed(&cache_breaker) && closed(&llm_breaker);
     let body = Health {
-        status: if reachable { "ok" } else { "degraded" },
+        status: if healthy { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: inner.started.elapsed().as_secs(),
         cache: CacheHealth {
             backend: inner.cache.backend(),
             reachable,
+            breaker: cache_breaker,
+            fallbacks: guard.map(|g| g.fallbacks()),
+            dedupe_skipped: inner.metrics.dedupe_skipped.get(),
+        },
+        llm: LlmHealth {
+            breaker: llm_breaker,
         },
         webhooks: WebhookAuth {
             github: auth(Source::Github),
@@ -278,6 +306,7 @@ async fn handle_webhook(
         }
         Err(e) => {
             // Fail open: a duplicate triage is cheaper than a lost alert.
+            inner.metrics.dedupe_skipped.inc();
             tracing::warn!(%source, %delivery_id, "dedupe skipped, cache unavailable: {e}");
         }
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -80,6 +81,10 @@ pub struct Metrics {
     pub(crate) agent_from_cache: IntCounter,
     pub(crate) agent_in_flight: IntGauge,
     pub(crate) cache_reachable: IntGauge,
+    pub(crate) agent_waiting: IntGauge,
+    pub(crate) agent_retries: IntCounter,
+    pub(crate) agent_replayed: IntCounter,
+    pub(crate) dedupe_skipped: IntCounter,
 }
 
 /// Index of `source` in [`Source::ALL`].
@@ -150,6 +155,23 @@ impl Metrics {
             "1 when the last background cache ping succeeded, else 0",
         )?;
 
+        let agent_waiting = IntGauge::new(
+            "aiops_agent_queue_waiting",
+            "Events waiting in the triage agent queue (including those waiting to retry)",
+        )?;
+        let agent_retries = IntCounter::new(
+            "aiops_agent_retries_total",
+            "Triages put back in the queue to retry after the LLM provider failed (timeout, 5xx, 429)",
+        )?;
+        let agent_replayed = IntCounter::new(
+            "aiops_agent_events_replayed_total",
+            "Events persisted at the last shutdown and queued again at this start",
+        )?;
+        let dedupe_skipped = IntCounter::new(
+            "aiops_dedupe_skipped_total",
+            "Webhook deliveries accepted without a dedupe check because the cache was unavailable (fail open)",
+        )?;
+
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(webhooks_vec.clone()))?;
@@ -160,6 +182,10 @@ impl Metrics {
         registry.register(Box::new(agent_from_cache.clone()))?;
         registry.register(Box::new(agent_in_flight.clone()))?;
         registry.register(Box::new(cache_reachable.clone()))?;
+        registry.register(Box::new(agent_waiting.clone()))?;
+        registry.register(Box::new(agent_retries.clone()))?;
+        registry.register(Box::new(agent_replayed.clone()))?;
+        registry.register(Box::new(dedupe_skipped.clone()))?;
 
         let routes = ROUTES
             .iter()
@@ -204,7 +230,19 @@ impl Metrics {
             agent_from_cache,
             agent_in_flight,
             cache_reachable,
+            agent_waiting,
+            agent_retries,
+            agent_replayed,
+            dedupe_skipped,
         })
+    }
+
+    /// Registers more metrics (a circuit breaker's) in this registry.
+    pub fn register(&self, collectors: Vec<Box<dyn Collector>>) -> Result<(), prometheus::Error> {
+        for collector in collectors {
+            self.registry.register(collector)?;
+        }
+        Ok(())
     }
 
     /// Records one answered request. `route` is the matched route pattern, `None` when no route

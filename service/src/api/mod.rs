@@ -4,7 +4,8 @@
 //! Routes:
 //! - `GET /`: name, version and links;
 //! - `GET /health`: liveness, cache reachability (from a background ping, no I/O on the request),
-//!   uptime and per-source webhook authentication;
+//!   the circuit breakers in front of Redis and the LLM provider (state, openings, last error),
+//!   cache fallbacks and skipped dedupes, uptime and per-source webhook authentication;
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /api/v1/llm/providers`: the configured LLM providers;
 //! - `GET /api/v1/webhooks/status`: per-source delivery counters;

@@ -1,24 +1,25 @@
-//! Shared state of the API: cache, triage agent and its bounded queue, secrets, counters, metrics.
-//! Everything a request reads is in memory; the only background I/O is the cache ping task and
-//! the agent workers.
+//! Shared state of the API: cache, triage agent and its bounded queue ([`TriageQueue`]), secrets,
+//! counters, metrics.
+//! Everything a request reads is in memory; the only background I/O is the cache ping task (also
+//! the health probe of the cache's circuit breaker) and the agent workers.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, Semaphore};
-
 use super::metrics::{source_index, Metrics, Outcome};
 use crate::agent::TriageAgent;
+use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::memory::MemoryCache;
 use crate::cache::Cache;
 use crate::llm::mock::MockProvider;
 use crate::llm::{LatencyModel, LlmProvider, ProviderInfo};
+use crate::queue::{self, QueueConfig, TriageQueue};
 use crate::webhook::{Event, Secrets, Source};
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Events waiting for the agent beyond which new ones are dropped (and counted).
 pub const DEFAULT_AGENT_QUEUE: usize = 1024;
@@ -75,6 +76,15 @@ pub struct AgentStatus {
     pub queued: u64,
     /// Events dropped because the queue was full.
     pub dropped: u64,
+    /// Events waiting in the queue now (including those waiting to retry).
+    #[serde(default)]
+    pub waiting: u64,
+    /// Triages put back in the queue to retry after the LLM provider failed.
+    #[serde(default)]
+    pub retries: u64,
+    /// Events persisted at the last shutdown and queued again at this start.
+    #[serde(default)]
+    pub replayed: u64,
     /// Events triaged successfully.
     pub processed: u64,
     /// Triaged events whose answer came from the cache (no LLM call).
@@ -107,9 +117,7 @@ pub(crate) struct Inner {
     pub(crate) secrets: Secrets,
     pub(crate) providers: Vec<ProviderInfo>,
     pub(crate) agent: Arc<TriageAgent>,
-    queue: mpsc::Sender<Event>,
-    queue_capacity: usize,
-    concurrency: usize,
+    pub(crate) queue: TriageQueue,
     pub(crate) metrics: Arc<Metrics>,
     sources: [SourceCounters; 5],
     pub(crate) dedupe_ttl: Duration,
@@ -135,6 +143,10 @@ pub struct AppStateBuilder {
     agent_concurrency: usize,
     health_interval: Duration,
     dedupe_ttl: Duration,
+    max_attempts: u32,
+    retry_base: Duration,
+    retry_max: Duration,
+    llm_breaker: BreakerConfig,
 }
 
 impl AppStateBuilder {
@@ -181,6 +193,22 @@ impl AppStateBuilder {
         self
     }
 
+    /// Provider calls per triage before it counts as failed, and the backoff between them
+    /// (doubling from `base` up to `max`, with jitter). Default [`queue::DEFAULT_MAX_ATTEMPTS`],
+    /// [`queue::DEFAULT_RETRY_BASE`], [`queue::DEFAULT_RETRY_MAX`].
+    pub fn agent_retries(mut self, max_attempts: u32, base: Duration, max: Duration) -> Self {
+        self.max_attempts = max_attempts;
+        self.retry_base = base;
+        self.retry_max = max;
+        self
+    }
+
+    /// The circuit breaker in front of the LLM provider. Default [`queue::LLM_BREAKER`].
+    pub fn llm_breaker(mut self, config: BreakerConfig) -> Self {
+        self.llm_breaker = config;
+        self
+    }
+
     /// Builds the state and spawns its background tasks (cache ping, agent dispatcher) on the
     /// current tokio runtime. They stop by themselves once every clone of the state is dropped.
     pub fn build(self) -> Result<AppState, StateError> {
@@ -202,8 +230,16 @@ impl AppStateBuilder {
         let secrets = self.secrets.unwrap_or_default();
         let metrics = Arc::new(Metrics::new()?);
         metrics.cache_reachable.set(1);
-        let agent = Arc::new(TriageAgent::new(provider, cache.clone()));
-        let (queue, rx) = mpsc::channel(self.agent_queue);
+        if let Some(guard) = cache.guard() {
+            metrics.register(guard.collectors())?;
+        }
+        let llm_breaker = Arc::new(CircuitBreaker::new(
+            "llm",
+            "the LLM provider",
+            self.llm_breaker,
+        )?);
+        metrics.register(llm_breaker.collectors())?;
+        let agent = Arc::new(TriageAgent::new(provider, cache.clone()).with_breaker(llm_breaker));
         let cache_reachable = Arc::new(AtomicBool::new(true));
 
         let root_body = serde_json::to_vec(&serde_json::json!({
@@ -227,12 +263,20 @@ impl AppStateBuilder {
             .unwrap_or_default()
             .into();
 
-        runtime.spawn(agent_dispatcher(
-            rx,
-            agent.clone(),
-            metrics.clone(),
-            self.agent_concurrency,
-        ));
+        let queue = {
+            let _enter = runtime.enter();
+            TriageQueue::start(
+                agent.clone(),
+                metrics.clone(),
+                QueueConfig {
+                    capacity: self.agent_queue,
+                    concurrency: self.agent_concurrency,
+                    max_attempts: self.max_attempts,
+                    retry_base: self.retry_base,
+                    retry_max: self.retry_max,
+                },
+            )
+        };
         runtime.spawn(cache_pinger(
             cache.clone(),
             Arc::downgrade(&cache_reachable),
@@ -249,8 +293,6 @@ impl AppStateBuilder {
                 providers,
                 agent,
                 queue,
-                queue_capacity: self.agent_queue,
-                concurrency: self.agent_concurrency,
                 metrics,
                 sources: Default::default(),
                 dedupe_ttl: self.dedupe_ttl,
@@ -272,6 +314,10 @@ impl AppState {
             agent_concurrency: DEFAULT_AGENT_CONCURRENCY,
             health_interval: DEFAULT_HEALTH_INTERVAL,
             dedupe_ttl: DEFAULT_DEDUPE_TTL,
+            max_attempts: queue::DEFAULT_MAX_ATTEMPTS,
+            retry_base: queue::DEFAULT_RETRY_BASE,
+            retry_max: queue::DEFAULT_RETRY_MAX,
+            llm_breaker: queue::LLM_BREAKER,
         }
     }
 
@@ -295,6 +341,11 @@ impl AppState {
     /// The triage agent.
     pub fn agent(&self) -> &Arc<TriageAgent> {
         &self.inner.agent
+    }
+
+    /// The triage agent's queue (drained and persisted at shutdown, replayed at start).
+    pub fn queue(&self) -> &TriageQueue {
+        &self.inner.queue
     }
 
     /// The metrics served by `/metrics`.
@@ -341,18 +392,22 @@ impl AppState {
             })
             .collect();
         let m = &self.inner.metrics;
+        let config = self.inner.queue.config();
         WebhooksStatus {
             sources,
             agent: AgentStatus {
                 queued: m.agent_queued.get(),
                 dropped: m.agent_dropped.get(),
+                waiting: self.inner.queue.waiting() as u64,
+                retries: m.agent_retries.get(),
+                replayed: m.agent_replayed.get(),
                 processed: m.agent_processed.get(),
                 from_cache: m.agent_from_cache.get(),
                 failed: m.agent_failed.get(),
                 in_flight: m.agent_in_flight.get().max(0) as u64,
                 llm_calls: self.inner.agent.llm_calls(),
-                queue_capacity: self.inner.queue_capacity,
-                concurrency: self.inner.concurrency,
+                queue_capacity: config.capacity,
+                concurrency: config.concurrency,
             },
         }
     }
@@ -378,51 +433,7 @@ impl AppState {
     /// Puts `event` on the agent queue without waiting. Returns `false` (and counts a drop) when
     /// the queue is full.
     pub(crate) fn enqueue(&self, event: Event) -> bool {
-        match self.inner.queue.try_send(event) {
-            Ok(()) => {
-                self.inner.metrics.agent_queued.inc();
-                true
-            }
-            Err(_) => {
-                self.inner.metrics.agent_dropped.inc();
-                false
-            }
-        }
-    }
-}
-
-/// Takes events off the queue and triages them, at most `concurrency` at once. Ends when every
-/// sender (every [`AppState`] clone) is gone.
-async fn agent_dispatcher(
-    mut rx: mpsc::Receiver<Event>,
-    agent: Arc<TriageAgent>,
-    metrics: Arc<Metrics>,
-    concurrency: usize,
-) {
-    let permits = Arc::new(Semaphore::new(concurrency));
-    while let Some(event) = rx.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let agent = agent.clone();
-        let metrics = metrics.clone();
-        metrics.agent_in_flight.inc();
-        tokio::spawn(async move {
-            match agent.triage(&event).await {
-                Ok(triage) => {
-                    metrics.agent_processed.inc();
-                    if triage.from_cache {
-                        metrics.agent_from_cache.inc();
-                    }
-                }
-                Err(e) => {
-                    metrics.agent_failed.inc();
-                    tracing::warn!(event_id = %event.id, source = %event.source, "triage failed: {e}");
-                }
-            }
-            metrics.agent_in_flight.dec();
-            drop(permit);
-        });
+        self.inner.queue.push(event)
     }
 }
 
@@ -436,7 +447,9 @@ async fn cache_pinger(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let timeout = interval.max(Duration::from_millis(100));
+    // At least a second: a Redis ping gives up by itself after its operation timeout (500 ms), and
+    // a breaker cache only learns the outcome when the ping is not cut short.
+    let timeout = interval.max(Duration::from_secs(1));
     loop {
         ticker.tick().await;
         let ok = matches!(

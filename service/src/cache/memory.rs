@@ -60,6 +60,11 @@ impl MemoryCache {
     pub fn entry_count(&self) -> u64 {
         self.inner.entry_count()
     }
+
+    /// Drop every entry.
+    pub fn clear(&self) {
+        self.inner.invalidate_all();
+    }
 }
 
 #[async_trait]

@@ -51,6 +51,18 @@ pub enum LlmError {
     InvalidResponse(String),
 }
 
+impl LlmError {
+    /// Whether the error says the provider is down or overloaded (unreachable, timed out, HTTP 429
+    /// or 5xx), which is what opens its circuit breaker and what a triage is retried for.
+    pub fn is_provider_down(&self) -> bool {
+        match self {
+            LlmError::Unreachable { .. } => true,
+            LlmError::Status { status, .. } => *status == 429 || (500..=599).contains(status),
+            LlmError::InvalidResponse(_) => false,
+        }
+    }
+}
+
 /// Anything that answers chat completions.
 #[async_trait]
 pub trait LlmProvider: Send + Sync {
