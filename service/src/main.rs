@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use aiops_service::server::{self, BindError, Config};
+use aiops_service::server::{self, BindError, Config, MissingSecrets};
 use anyhow::Context;
 use clap::Parser;
 
@@ -15,14 +15,16 @@ use clap::Parser;
     version,
     after_help = "Environment:\n  \
         AIOPS_WEBHOOK_SECRET_GITHUB, _GITLAB, _PAGERDUTY, _ALERTMANAGER, _DATADOG\n      \
-            webhook secrets; a source without one is accepted unauthenticated\n  \
+            webhook secrets; a source without one is accepted unauthenticated (warning at\n      \
+            start and in /health), unless --require-signatures is given\n  \
         AIOPS_LLM_BASE_URL   OpenAI-compatible endpoint (unset: embedded mock LLM)\n  \
         AIOPS_LLM_API_KEY    API key for AIOPS_LLM_BASE_URL\n  \
         AIOPS_LLM_MODEL      model for AIOPS_LLM_BASE_URL (default gpt-4o-mini)\n  \
         AIOPS_LLM_STREAM     1 to stream answers (SSE)\n\n\
-        Routes: GET / , /health, /metrics, /api/v1/llm/providers, /api/v1/webhooks/status;\n\
-        POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\
-        Stops gracefully on Ctrl-C or SIGTERM. Exit codes: 0 ok, 1 error, 2 bad usage or address in use."
+        Routes: GET / , /health, /metrics, /api/v1/llm/providers, /api/v1/webhooks/status,\n\
+        /api/v1/webhooks/unmodelled; POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\
+        Stops gracefully on Ctrl-C or SIGTERM. Exit codes: 0 ok, 1 error, 2 bad usage, address in use or\n\
+        --require-signatures without every secret."
 )]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
@@ -36,6 +38,12 @@ struct Cli {
     /// Latency of the embedded mock LLM in milliseconds (ignored when AIOPS_LLM_BASE_URL is set).
     #[arg(long, value_name = "MS", default_value_t = 50)]
     llm_latency_ms: u64,
+
+    /// Refuse to start unless every webhook source has a secret (AIOPS_WEBHOOK_SECRET_GITHUB,
+    /// _GITLAB, _PAGERDUTY, _ALERTMANAGER, _DATADOG), so that no delivery is accepted
+    /// unauthenticated.
+    #[arg(long, env = "AIOPS_REQUIRE_SIGNATURES")]
+    require_signatures: bool,
 }
 
 fn main() -> ExitCode {
@@ -44,7 +52,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
-            if e.downcast_ref::<BindError>().is_some() {
+            if e.downcast_ref::<BindError>().is_some()
+                || e.downcast_ref::<MissingSecrets>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -62,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         bind: cli.bind,
         redis_url: cli.redis_url.filter(|url| !url.trim().is_empty()),
         llm_latency_ms: cli.llm_latency_ms,
+        require_signatures: cli.require_signatures,
     };
     runtime.block_on(server::run(config, shutdown_signal()))
 }

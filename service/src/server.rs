@@ -16,7 +16,7 @@ use crate::cache;
 use crate::llm::client::OpenAiClient;
 use crate::llm::mock::{self, MockServer};
 use crate::llm::{LatencyModel, LlmProvider, ProviderInfo};
-use crate::webhook::Secrets;
+use crate::webhook::{Secrets, Source};
 
 /// Environment variable naming a real OpenAI-compatible endpoint (e.g. `https://api.openai.com/v1`).
 /// Unset: the embedded mock server is used.
@@ -41,6 +41,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Total latency of the embedded mock LLM, in milliseconds (ignored with a real provider).
     pub llm_latency_ms: u64,
+    /// Refuse to start unless every source has a webhook secret ([`MissingSecrets`]). Off: sources
+    /// without a secret are accepted unauthenticated, with a warning at start and in `/health`.
+    pub require_signatures: bool,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             redis_url: None,
             llm_latency_ms: 50,
+            require_signatures: false,
         }
     }
 }
@@ -61,6 +65,49 @@ pub struct BindError {
     pub addr: SocketAddr,
     /// What the OS said.
     pub io: std::io::Error,
+}
+
+/// `--require-signatures` was given but some sources have no webhook secret. The binary exits
+/// with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--require-signatures is set but {} ha{} no webhook secret: set {} (or leave out \
+     --require-signatures to accept {} unauthenticated)",
+    self.names(),
+    if self.missing.len() == 1 { "s" } else { "ve" },
+    self.vars(),
+    if self.missing.len() == 1 { "it" } else { "them" }
+)]
+pub struct MissingSecrets {
+    /// The sources without a secret.
+    pub missing: Vec<Source>,
+}
+
+impl MissingSecrets {
+    fn names(&self) -> String {
+        let names: Vec<&str> = self.missing.iter().map(|s| s.as_str()).collect();
+        names.join(", ")
+    }
+
+    fn vars(&self) -> String {
+        let vars: Vec<&str> = self.missing.iter().map(|s| Secrets::env_var(*s)).collect();
+        vars.join(", ")
+    }
+}
+
+/// Secrets from the environment, checked against `require_signatures`: [`MissingSecrets`] when
+/// required and some are missing; otherwise the secrets and, when some are missing, the warning
+/// to print.
+pub fn webhook_secrets(
+    secrets: Secrets,
+    require_signatures: bool,
+) -> Result<(Secrets, Option<String>), MissingSecrets> {
+    let missing = secrets.missing();
+    if require_signatures && !missing.is_empty() {
+        return Err(MissingSecrets { missing });
+    }
+    let warning = secrets.unauthenticated_warning();
+    Ok((secrets, warning))
 }
 
 /// A bound, ready-to-serve service.
@@ -83,9 +130,15 @@ fn non_empty_env(name: &str) -> Option<String> {
 }
 
 impl Server {
-    /// Binds `config.bind`, selects the cache (printing its fallback warning on stderr) and the
+    /// Checks the webhook secrets (see [`Config::require_signatures`]), binds `config.bind`, selects the cache (printing its fallback warning on stderr) and the
     /// LLM provider, reads webhook secrets from the environment and builds the state.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        // Checked before binding: a refused start leaves the port free.
+        let (secrets, warning) =
+            webhook_secrets(Secrets::from_env(), config.require_signatures)?;
+        if let Some(warning) = warning {
+            eprintln!("warning: {warning}");
+        }
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|io| BindError {
@@ -131,7 +184,7 @@ impl Server {
         let state = AppState::builder()
             .cache(selected.cache)
             .llm(provider, info)
-            .secrets(Secrets::from_env())
+            .secrets(secrets)
             .build()
             .context("could not build the service state")?;
         Ok(Server {

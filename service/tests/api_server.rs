@@ -14,6 +14,7 @@ fn local_config() -> Config {
         bind: "127.0.0.1:0".parse().expect("addr"),
         redis_url: None,
         llm_latency_ms: 1,
+        require_signatures: false,
     }
 }
 

@@ -7,13 +7,15 @@
 //!   uptime and per-source webhook authentication;
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /api/v1/llm/providers`: the configured LLM providers;
-//! - `GET /api/v1/webhooks/status`: per-source delivery counters;
+//! - `GET /api/v1/webhooks/status`: per-source delivery counters, unmodelled deliveries by kind;
+//! - `GET /api/v1/webhooks/unmodelled`: the kept unmodelled deliveries (raw JSON), newest first;
 //! - `POST /api/v1/webhooks/{source}`: verify → parse → dedupe → hand to the triage agent.
 
 mod error;
 mod handlers;
 pub mod metrics;
 mod state;
+pub mod unmodelled;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -21,6 +23,7 @@ use axum::Router;
 
 pub use error::ApiError;
 pub use metrics::{Metrics, Outcome};
+pub use unmodelled::{UnmodelledEvent, UnmodelledStatus};
 pub use state::{
     AgentStatus, AppState, AppStateBuilder, SourceStatus, StateError, WebhooksStatus,
     DEFAULT_AGENT_CONCURRENCY, DEFAULT_AGENT_QUEUE, DEFAULT_DEDUPE_TTL, DEFAULT_HEALTH_INTERVAL,
@@ -37,6 +40,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/api/v1/llm/providers", get(handlers::llm_providers))
         .route("/api/v1/webhooks/status", get(handlers::webhooks_status))
+        .route(
+            "/api/v1/webhooks/unmodelled",
+            get(handlers::webhooks_unmodelled),
+        )
         .route("/api/v1/webhooks/{source}", post(handlers::webhook))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
