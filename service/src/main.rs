@@ -41,8 +41,12 @@ struct Cli {
 
     /// Refuse to start unless every webhook source has a secret (AIOPS_WEBHOOK_SECRET_GITHUB,
     /// _GITLAB, _PAGERDUTY, _ALERTMANAGER, _DATADOG), so that no delivery is accepted
-    /// unauthenticated.
-    #[arg(long, env = "AIOPS_REQUIRE_SIGNATURES")]
+    /// unauthenticated. Also AIOPS_REQUIRE_SIGNATURES=1 (true/yes/on).
+    #[arg(
+        long,
+        env = "AIOPS_REQUIRE_SIGNATURES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     require_signatures: bool,
 }
 

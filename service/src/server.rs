@@ -134,17 +134,16 @@ impl Server {
     /// LLM provider, reads webhook secrets from the environment and builds the state.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         // Checked before binding: a refused start leaves the port free.
-        let (secrets, warning) =
-            webhook_secrets(Secrets::from_env(), config.require_signatures)?;
-        if let Some(warning) = warning {
-            eprintln!("warning: {warning}");
-        }
+        let (secrets, warning) = webhook_secrets(Secrets::from_env(), config.require_signatures)?;
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|io| BindError {
                 addr: config.bind,
                 io,
             })?;
+        if let Some(warning) = warning {
+            eprintln!("warning: {warning}");
+        }
         let local_addr = listener
             .local_addr()
             .with_context(|| format!("could not read the bound address of {}", config.bind))?;

@@ -95,7 +95,11 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let reachable = state.cache_reachable();
     let body = Health {
         status: if reachable { "ok" } else { "degraded" },
-        warnings: inner.secrets.unauthenticated_warning().into_iter().collect(),
+        warnings: inner
+            .secrets
+            .unauthenticated_warning()
+            .into_iter()
+            .collect(),
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: inner.started.elapsed().as_secs(),
         cache: CacheHealth {

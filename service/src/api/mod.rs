@@ -23,11 +23,11 @@ use axum::Router;
 
 pub use error::ApiError;
 pub use metrics::{Metrics, Outcome};
-pub use unmodelled::{UnmodelledEvent, UnmodelledStatus};
 pub use state::{
     AgentStatus, AppState, AppStateBuilder, SourceStatus, StateError, WebhooksStatus,
     DEFAULT_AGENT_CONCURRENCY, DEFAULT_AGENT_QUEUE, DEFAULT_DEDUPE_TTL, DEFAULT_HEALTH_INTERVAL,
 };
+pub use unmodelled::{UnmodelledEvent, UnmodelledStatus};
 
 /// Largest accepted request body: 1 MiB. Bigger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

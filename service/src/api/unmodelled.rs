@@ -233,7 +233,10 @@ mod tests {
             store.keep(Source::Pagerduty, &format!("k{i}"), "d", "r", b"{}");
         }
         assert_eq!(store.keep(Source::Pagerduty, "k0", "d", "r", b"{}"), "k0");
-        assert_eq!(store.keep(Source::Pagerduty, "new", "d", "r", b"{}"), OTHER_KIND);
+        assert_eq!(
+            store.keep(Source::Pagerduty, "new", "d", "r", b"{}"),
+            OTHER_KIND
+        );
         let kinds = &store.status().kinds["pagerduty"];
         assert_eq!(kinds.len(), MAX_KINDS_PER_SOURCE + 1);
         assert_eq!(kinds[OTHER_KIND], 11);

@@ -424,7 +424,11 @@ mod tests {
             assert_eq!(e.labels["timestamp_source"], "received", "{date}");
         }
         let want = Utc.with_ymd_and_hms(2026, 11, 28, 22, 45, 0).unwrap();
-        for date in ["1795905900", r#""1795905900000""#, r#""2026-11-28T22:45:00Z""#] {
+        for date in [
+            "1795905900",
+            r#""1795905900000""#,
+            r#""2026-11-28T22:45:00Z""#,
+        ] {
             let body = format!(r#"{{"id":"1","title":"t","alert_type":"error","date":{date}}}"#);
             assert_eq!(parse(body.as_bytes()).unwrap().timestamp, want, "{date}");
         }
@@ -439,25 +443,39 @@ mod tests {
         let e = parse(body).unwrap();
         assert_eq!(e.kind, "event.query_alert_monitor");
         assert_eq!(e.id, "event/42");
-        assert_eq!(e.severity, Severity::Error, "from the title's [Triggered ...]");
+        assert_eq!(
+            e.severity,
+            Severity::Error,
+            "from the title's [Triggered ...]"
+        );
         assert_eq!(e.labels["template"], "foreign");
         assert_eq!(e.labels["event_type"], "query_alert_monitor");
         assert!(!e.labels.contains_key("timestamp_source"));
         // Nothing we know: still one event, id from the body's hash, title from the text.
-        let e = parse(br#"{"text":"[Recovered] budget ok\nmore","n":{"deep":[1,{"x":null}]}}"#).unwrap();
+        let e = parse(br#"{"text":"[Recovered] budget ok\nmore","n":{"deep":[1,{"x":null}]}}"#)
+            .unwrap();
         assert_eq!(e.kind, "event.unknown");
-        assert!(e.id.starts_with("event/") && e.id.len() == "event/".len() + 16, "{}", e.id);
+        assert!(
+            e.id.starts_with("event/") && e.id.len() == "event/".len() + 16,
+            "{}",
+            e.id
+        );
         assert_eq!(e.title, "[Recovered] budget ok");
         assert_eq!(e.severity, Severity::Info);
         let e = parse(b"{}").unwrap();
         assert_eq!(e.severity, Severity::Warning);
         assert!(e.title.starts_with("datadog event "), "{}", e.title);
         // Wrong types are skipped, not errors.
-        let e = parse(br#"{"id":{"a":1},"title":["x"],"alert_type":3,"date":true,"tags":[1,"env:prod",{}]}"#)
-            .unwrap();
+        let e = parse(
+            br#"{"id":{"a":1},"title":["x"],"alert_type":3,"date":true,"tags":[1,"env:prod",{}]}"#,
+        )
+        .unwrap();
         assert_eq!(e.labels["env"], "prod");
         assert_eq!(e.labels["alert_type"], "3");
-        assert_eq!(parse(fixtures::DATADOG).unwrap().labels["template"], "aiops");
+        assert_eq!(
+            parse(fixtures::DATADOG).unwrap().labels["template"],
+            "aiops"
+        );
         // Not an object: unmodelled; not JSON: malformed.
         for json in [&b"[1]"[..], b"\"text\"", b" 3"] {
             let err = parse(json).unwrap_err();

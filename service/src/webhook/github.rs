@@ -336,10 +336,13 @@ fn login<'u>(user: &'u Option<User<'_>>) -> Option<&'u str> {
 fn pull_request(ev: PullRequestEvent<'_>) -> Result<Event, WebhookError> {
     let pr = &ev.pull_request;
     let repo = &ev.repository.full_name;
-    let number = ev.number.or(pr.number).ok_or_else(|| WebhookError::Unmodelled {
-        kind: "pull_request".into(),
-        reason: "github pull_request has neither `number` nor `pull_request.number`".into(),
-    })?;
+    let number = ev
+        .number
+        .or(pr.number)
+        .ok_or_else(|| WebhookError::Unmodelled {
+            kind: "pull_request".into(),
+            reason: "github pull_request has neither `number` nor `pull_request.number`".into(),
+        })?;
     let label_names = pr.labels.as_deref().and_then(join_labels);
     let at = when(&[
         ("pull_request.updated_at", pr.updated_at.as_deref()),
@@ -601,8 +604,14 @@ fn ping(ev: PingEvent<'_>, json: &[u8]) -> Result<Event, WebhookError> {
     };
     let hook = ev.hook.as_ref();
     let at = when(&[
-        ("hook.updated_at", hook.and_then(|h| h.updated_at.as_deref())),
-        ("hook.created_at", hook.and_then(|h| h.created_at.as_deref())),
+        (
+            "hook.updated_at",
+            hook.and_then(|h| h.updated_at.as_deref()),
+        ),
+        (
+            "hook.created_at",
+            hook.and_then(|h| h.created_at.as_deref()),
+        ),
     ]);
     let zen = ev.zen.as_deref().unwrap_or("");
     let hook_id_text = hook_id.to_string();
@@ -878,7 +887,11 @@ mod tests {
         let ea = parse(&a, &body).unwrap();
         let eb = parse(&b, &body).unwrap();
         assert_ne!(ea.id, eb.id);
-        assert_eq!(ea.id, parse(&a, &body).unwrap().id, "a redelivery keeps its id");
+        assert_eq!(
+            ea.id,
+            parse(&a, &body).unwrap().id,
+            "a redelivery keeps its id"
+        );
         let delivery = a[&crate::webhook::HDR_GITHUB_DELIVERY].to_str().unwrap();
         assert_eq!(
             ea.id,

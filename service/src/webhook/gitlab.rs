@@ -344,7 +344,9 @@ fn push(ev: PushEvent<'_>, headers: &HeaderMap, body: &[u8]) -> Result<Event, We
             if total == 1 { "" } else { "s" }
         )
     };
-    let message = newest.and_then(|(_, c)| c.message.as_deref()).map(first_line);
+    let message = newest
+        .and_then(|(_, c)| c.message.as_deref())
+        .map(first_line);
     let title = match message {
         Some(msg) if !msg.is_empty() => format!("{what} in {project} by {user}: {msg}"),
         _ => format!("{what} in {project} by {user}"),
@@ -565,14 +567,23 @@ mod tests {
         let ea = parse(&a, &body).unwrap();
         let eb = parse(&b, &body).unwrap();
         assert_ne!(ea.id, eb.id);
-        assert_eq!(ea.id, parse(&a, &body).unwrap().id, "a redelivery keeps its id");
+        assert_eq!(
+            ea.id,
+            parse(&a, &body).unwrap().id,
+            "a redelivery keeps its id"
+        );
         let uuid = a[&crate::webhook::HDR_GITLAB_EVENT_UUID].to_str().unwrap();
         assert_eq!(
             ea.id,
             format!("platform/billing-service@refs/heads/main/deleted/{uuid}")
         );
         assert_eq!(ea.severity, Severity::Warning);
-        assert!(ea.title.starts_with("main deleted in platform/billing-service"), "{}", ea.title);
+        assert!(
+            ea.title
+                .starts_with("main deleted in platform/billing-service"),
+            "{}",
+            ea.title
+        );
     }
 
     #[test]

@@ -326,7 +326,10 @@ fn is_form(headers: &HeaderMap) -> bool {
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// The JSON document of a delivery: the body itself, or for a GitHub delivery sent as
@@ -367,7 +370,10 @@ pub(crate) fn shape_error(
         Category::Io | Category::Syntax | Category::Eof => false,
     };
     if valid_json {
-        unmodelled(kind, format!("{source} payload does not have the expected shape: {err}"))
+        unmodelled(
+            kind,
+            format!("{source} payload does not have the expected shape: {err}"),
+        )
     } else {
         malformed(source, err)
     }

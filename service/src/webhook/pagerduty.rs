@@ -28,9 +28,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{
-    mark_received, shape_error, unmodelled, when, Event, Severity, Source, WebhookError,
-};
+use super::{mark_received, shape_error, unmodelled, when, Event, Severity, Source, WebhookError};
 
 type Str<'a> = Cow<'a, str>;
 
@@ -354,9 +352,13 @@ mod tests {
         let svc = br#"{"event":{"id":"01SVC","event_type":"service.created","occurred_at":"2026-11-28T20:00:00Z","data":{}}}"#;
         assert!(matches!(parse(svc), Err(WebhookError::Unsupported(_))));
         let no_id = br#"{"event":{"id":"01X","event_type":"incident.triggered","occurred_at":"2026-11-28T20:00:00Z","data":{}}}"#;
-        assert!(matches!(parse(no_id), Err(WebhookError::Unmodelled { kind, .. }) if kind == "incident.triggered"));
+        assert!(
+            matches!(parse(no_id), Err(WebhookError::Unmodelled { kind, .. }) if kind == "incident.triggered")
+        );
         let other = br#"{"event":{"id":"01X","event_type":"alert.suppressed","data":{}}}"#;
-        assert!(matches!(parse(other), Err(WebhookError::Unmodelled { kind, .. }) if kind == "alert.suppressed"));
+        assert!(
+            matches!(parse(other), Err(WebhookError::Unmodelled { kind, .. }) if kind == "alert.suppressed")
+        );
         assert!(matches!(
             parse(b"{\"event\": 3}"),
             Err(WebhookError::Unmodelled { .. })
@@ -377,8 +379,14 @@ mod tests {
               "assignee":{"id":"P75B6QD","summary":"Kai Chen","type":"user_reference"},
               "old_assignee":null,"status":"active","type":"role_assignment_reference"}]}}}"#;
         let e = parse(role).unwrap();
-        assert_eq!((e.kind.as_str(), e.id.as_str()), ("incident.role.assigned", "PBAZLIU"));
-        assert_eq!(e.title, "incident.role.assigned: role Incident Commander assigned to Kai Chen");
+        assert_eq!(
+            (e.kind.as_str(), e.id.as_str()),
+            ("incident.role.assigned", "PBAZLIU")
+        );
+        assert_eq!(
+            e.title,
+            "incident.role.assigned: role Incident Commander assigned to Kai Chen"
+        );
         assert_eq!(e.labels["role"], "Incident Commander");
         assert_eq!(e.labels["role_assignee"], "Kai Chen");
         let responder = br#"{"event":{"id":"01S","event_type":"incident.responder.replied",
@@ -393,10 +401,15 @@ mod tests {
             "occurred_at":"2026-11-29T09:22:00Z","data":{"type":"incident_status_update","id":"PSU",
             "incident":{"id":"PGR0VU2","summary":"A little bump"},"message":"Fix deployed\nmore"}}}"#;
         let e = parse(update).unwrap();
-        assert_eq!((e.id.as_str(), e.title.as_str()), ("PGR0VU2", "A little bump: status update: Fix deployed"));
+        assert_eq!(
+            (e.id.as_str(), e.title.as_str()),
+            ("PGR0VU2", "A little bump: status update: Fix deployed")
+        );
         // No occurred_at: the receipt time.
-        let e = parse(br#"{"event":{"event_type":"incident.resolved","data":{"id":"P1","type":"incident"}}}"#)
-            .unwrap();
+        let e = parse(
+            br#"{"event":{"event_type":"incident.resolved","data":{"id":"P1","type":"incident"}}}"#,
+        )
+        .unwrap();
         assert_eq!(e.labels["timestamp_source"], "received");
         assert!(!e.labels.contains_key("event_id"));
     }
