@@ -918,6 +918,8 @@ mod tests {
         );
         let err = parse(&h, b"payload=%7Bnot").unwrap_err();
         assert!(matches!(err, WebhookError::Malformed(_)), "{err}");
+        // JSON sent with a form content type (`curl -d @push.json`) is read as JSON.
+        assert_eq!(parse(&h, fixtures::GITHUB_PUSH).unwrap(), from_json);
     }
 
     fn h_json(h: &HeaderMap) -> HeaderMap {

@@ -341,7 +341,10 @@ pub fn json_body<'b>(
     headers: &HeaderMap,
     body: &'b [u8],
 ) -> Result<Cow<'b, [u8]>, WebhookError> {
-    if source != Source::Github || !is_form(headers) {
+    // A body that starts like JSON is JSON whatever the header says (`curl -d @event.json` sends
+    // it as a form): a form body starts with a field name.
+    let looks_like_json = matches!(body.trim_ascii_start().first(), Some(b'{' | b'['));
+    if source != Source::Github || !is_form(headers) || looks_like_json {
         return Ok(Cow::Borrowed(body));
     }
     form_urlencoded::parse(body)
