@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aiops_service::server::{self, BindError, Config};
+use aiops_service::server::{self, BindError, Config, MissingSecrets};
 use anyhow::Context;
 use clap::Parser;
 
@@ -17,19 +17,21 @@ use clap::Parser;
     version,
     after_help = "Environment:\n  \
         AIOPS_WEBHOOK_SECRET_GITHUB, _GITLAB, _PAGERDUTY, _ALERTMANAGER, _DATADOG\n      \
-            webhook secrets; a source without one is accepted unauthenticated\n  \
+            webhook secrets; a source without one is accepted unauthenticated (warning at\n      \
+            start and in /health), unless --require-signatures is given\n  \
         AIOPS_LLM_BASE_URL   OpenAI-compatible endpoint (unset: embedded mock LLM)\n  \
         AIOPS_LLM_API_KEY    API key for AIOPS_LLM_BASE_URL\n  \
         AIOPS_LLM_MODEL      model for AIOPS_LLM_BASE_URL (default gpt-4o-mini)\n  \
         AIOPS_LLM_STREAM     1 to stream answers (SSE)\n\n\
         AIOPS_DATA_DIR       same as --data-dir\n\n\
-        Routes: GET / , /health, /metrics, /api/v1/llm/providers, /api/v1/webhooks/status;\n\
-        POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\n\
+        Routes: GET / , /health, /metrics, /api/v1/llm/providers, /api/v1/webhooks/status,\n\
+        /api/v1/webhooks/unmodelled; POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\n\
         Stops gracefully on Ctrl-C or SIGTERM: stops accepting, finishes in-flight requests and the\n\
         queued triages within --shutdown-timeout, writes the triages left to --data-dir (queued\n\
         again at the next start with the same directory) and prints on stderr how many were\n\
         finished, persisted and lost.\n\n\
-        Exit codes: 0 ok, 1 error (including triages lost at shutdown), 2 bad usage or address in use."
+        Exit codes: 0 ok, 1 error (including triages lost at shutdown), 2 bad usage, address in use\n\
+        or --require-signatures without every secret."
 )]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
@@ -43,6 +45,16 @@ struct Cli {
     /// Latency of the embedded mock LLM in milliseconds (ignored when AIOPS_LLM_BASE_URL is set).
     #[arg(long, value_name = "MS", default_value_t = 50)]
     llm_latency_ms: u64,
+
+    /// Refuse to start unless every webhook source has a secret (AIOPS_WEBHOOK_SECRET_GITHUB,
+    /// _GITLAB, _PAGERDUTY, _ALERTMANAGER, _DATADOG), so that no delivery is accepted
+    /// unauthenticated. Also AIOPS_REQUIRE_SIGNATURES=1 (true/yes/on).
+    #[arg(
+        long,
+        env = "AIOPS_REQUIRE_SIGNATURES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    require_signatures: bool,
 
     /// Time allowed at shutdown, counted from the signal, to finish in-flight requests and the
     /// queued triages before the rest is persisted: seconds, or with a unit (500ms, 30s, 2m).
@@ -100,7 +112,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
-            if e.downcast_ref::<BindError>().is_some() {
+            if e.downcast_ref::<BindError>().is_some()
+                || e.downcast_ref::<MissingSecrets>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -122,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: Some(cli.data_dir),
         agent_concurrency: cli.agent_concurrency,
         agent_queue: cli.agent_queue,
+        require_signatures: cli.require_signatures,
     };
     let timeout = cli.shutdown_timeout;
     runtime.block_on(server::run(config, shutdown_signal(timeout)))

@@ -25,7 +25,7 @@ use crate::cache;
 use crate::llm::client::OpenAiClient;
 use crate::llm::mock::{self, MockServer};
 use crate::llm::{LatencyModel, LlmProvider, ProviderInfo};
-use crate::webhook::Secrets;
+use crate::webhook::{Secrets, Source};
 
 /// Environment variable naming a real OpenAI-compatible endpoint (e.g. `https://api.openai.com/v1`).
 /// Unset: the embedded mock server is used.
@@ -59,6 +59,9 @@ pub struct Config {
     pub agent_concurrency: usize,
     /// New events that may wait for the agent before new ones are dropped.
     pub agent_queue: usize,
+    /// Refuse to start unless every source has a webhook secret ([`MissingSecrets`]). Off: sources
+    /// without a secret are accepted unauthenticated, with a warning at start and in `/health`.
+    pub require_signatures: bool,
 }
 
 /// Default of [`Config::shutdown_timeout`] and of `--shutdown-timeout`.
@@ -74,6 +77,7 @@ impl Default for Config {
             data_dir: None,
             agent_concurrency: DEFAULT_AGENT_CONCURRENCY,
             agent_queue: DEFAULT_AGENT_QUEUE,
+            require_signatures: false,
         }
     }
 }
@@ -86,6 +90,49 @@ pub struct BindError {
     pub addr: SocketAddr,
     /// What the OS said.
     pub io: std::io::Error,
+}
+
+/// `--require-signatures` was given but some sources have no webhook secret. The binary exits
+/// with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--require-signatures is set but {} ha{} no webhook secret: set {} (or leave out \
+     --require-signatures to accept {} unauthenticated)",
+    self.names(),
+    if self.missing.len() == 1 { "s" } else { "ve" },
+    self.vars(),
+    if self.missing.len() == 1 { "it" } else { "them" }
+)]
+pub struct MissingSecrets {
+    /// The sources without a secret.
+    pub missing: Vec<Source>,
+}
+
+impl MissingSecrets {
+    fn names(&self) -> String {
+        let names: Vec<&str> = self.missing.iter().map(|s| s.as_str()).collect();
+        names.join(", ")
+    }
+
+    fn vars(&self) -> String {
+        let vars: Vec<&str> = self.missing.iter().map(|s| Secrets::env_var(*s)).collect();
+        vars.join(", ")
+    }
+}
+
+/// Secrets from the environment, checked against `require_signatures`: [`MissingSecrets`] when
+/// required and some are missing; otherwise the secrets and, when some are missing, the warning
+/// to print.
+pub fn webhook_secrets(
+    secrets: Secrets,
+    require_signatures: bool,
+) -> Result<(Secrets, Option<String>), MissingSecrets> {
+    let missing = secrets.missing();
+    if require_signatures && !missing.is_empty() {
+        return Err(MissingSecrets { missing });
+    }
+    let warning = secrets.unauthenticated_warning();
+    Ok((secrets, warning))
 }
 
 /// A bound, ready-to-serve service.
@@ -110,17 +157,22 @@ fn non_empty_env(name: &str) -> Option<String> {
 }
 
 impl Server {
-    /// Binds `config.bind`, selects the cache (printing its fallback warning on stderr) and the
-    /// LLM provider, reads webhook secrets from the environment, builds the state, creates
-    /// `config.data_dir` and queues again the triages persisted there at the last shutdown
-    /// (saying how many on stderr).
+    /// Checks the webhook secrets (see [`Config::require_signatures`]), binds `config.bind`,
+    /// selects the cache (printing its fallback warning on stderr) and the LLM provider, reads
+    /// webhook secrets from the environment, builds the state, creates `config.data_dir` and
+    /// queues again the triages persisted there at the last shutdown (saying how many on stderr).
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        // Checked before binding: a refused start leaves the port free.
+        let (secrets, warning) = webhook_secrets(Secrets::from_env(), config.require_signatures)?;
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|io| BindError {
                 addr: config.bind,
                 io,
             })?;
+        if let Some(warning) = warning {
+            eprintln!("warning: {warning}");
+        }
         let local_addr = listener
             .local_addr()
             .with_context(|| format!("could not read the bound address of {}", config.bind))?;
@@ -160,7 +212,7 @@ impl Server {
         let state = AppState::builder()
             .cache(selected.cache)
             .llm(provider, info)
-            .secrets(Secrets::from_env())
+            .secrets(secrets)
             .agent_concurrency(config.agent_concurrency)
             .agent_queue(config.agent_queue)
             .build()

@@ -146,6 +146,7 @@ async fn health_reports_cache_and_webhook_authentication() {
     assert_eq!(answer.status, StatusCode::OK);
     let json = answer.json();
     assert_eq!(json["status"], "ok");
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(1), "{json}");
     assert_eq!(json["cache"]["backend"], "memory");
     assert_eq!(json["cache"]["reachable"], true);
     assert!(json["uptime_seconds"].is_u64(), "{json}");
@@ -164,6 +165,22 @@ async fn health_reports_cache_and_webhook_authentication() {
     let json = get(&app(state), "/health").await.json();
     assert_eq!(json["webhooks"]["github"], "authenticated");
     assert_eq!(json["webhooks"]["gitlab"], "unauthenticated");
+    let warning = json["warnings"][0].as_str().expect("a warning");
+    assert!(warning.contains("without authentication"), "{warning}");
+    assert!(warning.contains("AIOPS_WEBHOOK_SECRET_GITLAB"), "{warning}");
+    assert!(
+        !warning.contains("AIOPS_WEBHOOK_SECRET_GITHUB"),
+        "{warning}"
+    );
+    assert!(warning.contains("--require-signatures"), "{warning}");
+
+    let mut all = Secrets::default();
+    for source in Source::ALL {
+        all.set(source, SECRET);
+    }
+    let state = AppState::builder().secrets(all).build().expect("state");
+    let json = get(&app(state), "/health").await.json();
+    assert_eq!(json["warnings"], serde_json::json!([]), "{json}");
 }
 
 #[tokio::test]
@@ -288,23 +305,107 @@ async fn malformed_json_is_400_naming_the_problem() {
 }
 
 #[tokio::test]
-async fn missing_event_header_is_400() {
-    let router = app(AppState::for_tests());
-    let request = Request::post("/api/v1/webhooks/github")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("X-GitHub-Delivery", "no-event-header")
-        .body(Body::from(fixtures::GITHUB_PULL_REQUEST))
-        .expect("request");
-    let answer = send(&router, request).await;
-    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+async fn unmodelled_deliveries_are_200_counted_kept_and_deduplicated() {
+    let state = AppState::for_tests();
+    let router = app(state.clone());
+    // No X-GitHub-Event: valid JSON the service cannot route.
+    let no_event = || {
+        Request::post("/api/v1/webhooks/github")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("X-GitHub-Delivery", "no-event-header")
+            .body(Body::from(fixtures::GITHUB_PULL_REQUEST))
+            .expect("request")
+    };
+    let answer = send(&router, no_event()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let json = answer.json();
+    assert_eq!(json["status"], "ignored");
+    assert_eq!(json["unmodelled"], true);
+    assert_eq!(json["kept"], true);
+    assert_eq!(json["kind"], "unknown");
+    assert_eq!(json["delivery_id"], "no-event-header");
     assert!(
-        answer
-            .error()
-            .to_ascii_lowercase()
-            .contains("x-github-event"),
-        "{}",
-        answer.error()
+        json["reason"].as_str().unwrap().contains("X-GitHub-Event"),
+        "{json}"
     );
+    // The same delivery again is a duplicate, not kept twice.
+    let again = send(&router, no_event()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["status"], "duplicate");
+    // An event type nobody models.
+    let mut star = github_request(br#"{"action":"created"}"#.to_vec(), "star-1", None);
+    star.headers_mut()
+        .insert("X-GitHub-Event", "star".parse().unwrap());
+    assert_eq!(send(&router, star).await.json()["kind"], "star");
+
+    let status = status_of(&router).await;
+    let github = &status.sources["github"];
+    assert_eq!(
+        (
+            github.received,
+            github.unmodelled,
+            github.duplicates,
+            github.rejected,
+            github.accepted
+        ),
+        (3, 2, 1, 0, 0)
+    );
+    assert_eq!((status.unmodelled.received, status.unmodelled.kept), (2, 2));
+    assert_eq!(status.unmodelled.kinds["github"]["unknown"], 1);
+    assert_eq!(status.unmodelled.kinds["github"]["star"], 1);
+    assert_eq!(state.webhooks_status().agent.queued, 0);
+
+    let kept = get(&router, "/api/v1/webhooks/unmodelled").await;
+    assert_eq!(kept.status, StatusCode::OK);
+    let kept = kept.json();
+    assert_eq!(kept["kept"], 2);
+    let events = kept["events"].as_array().expect("events");
+    assert_eq!(events[0]["kind"], "star", "newest first");
+    assert_eq!(events[1]["delivery_id"], "no-event-header");
+    let original: Value = serde_json::from_slice(fixtures::GITHUB_PULL_REQUEST).unwrap();
+    assert_eq!(events[1]["body"], original, "kept unchanged");
+
+    let text = get(&router, "/metrics").await.text();
+    for line in [
+        r#"aiops_webhooks_total{outcome="unmodelled",source="github"} 2"#,
+        r#"aiops_webhooks_unmodelled_total{kind="unknown",source="github"} 1"#,
+        r#"aiops_webhooks_unmodelled_total{kind="star",source="github"} 1"#,
+        r#"aiops_webhooks_unmodelled_kept 2"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deliberately_ignored_events_are_200_ignored_and_not_kept() {
+    let state = AppState::for_tests();
+    let router = app(state.clone());
+    let body = br#"{"event":{"id":"01SVC","event_type":"service.updated","resource_type":"service",
+        "occurred_at":"2026-11-29T08:00:00Z","data":{"id":"PSVC","type":"service"}}}"#;
+    let answer = send(
+        &router,
+        Request::post("/api/v1/webhooks/pagerduty")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(&body[..]))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let json = answer.json();
+    assert_eq!(json["status"], "ignored");
+    assert!(json.get("unmodelled").is_none(), "{json}");
+    let status = state.webhooks_status();
+    assert_eq!(
+        (
+            status.sources["pagerduty"].ignored,
+            status.sources["pagerduty"].unmodelled
+        ),
+        (1, 0)
+    );
+    assert_eq!(status.unmodelled.kept, 0);
 }
 
 #[tokio::test]

@@ -220,3 +220,126 @@ fn binary_exits_2_with_a_clear_error_when_the_address_is_in_use() {
     assert!(stderr.contains("--bind"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+const SECRET_VARS: [&str; 5] = [
+    "AIOPS_WEBHOOK_SECRET_GITHUB",
+    "AIOPS_WEBHOOK_SECRET_GITLAB",
+    "AIOPS_WEBHOOK_SECRET_PAGERDUTY",
+    "AIOPS_WEBHOOK_SECRET_ALERTMANAGER",
+    "AIOPS_WEBHOOK_SECRET_DATADOG",
+];
+
+/// The binary with no webhook secret and no Redis or LLM settings from the outer environment.
+fn bare_command() -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_remove("REDIS_URL")
+        .env_remove("AIOPS_LLM_BASE_URL")
+        .env_remove("AIOPS_REQUIRE_SIGNATURES");
+    for var in SECRET_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+#[test]
+fn require_signatures_refuses_to_start_naming_the_missing_secrets() {
+    // By flag and by environment variable.
+    for use_env in [false, true] {
+        let mut command = bare_command();
+        command
+            .args(["--bind", "127.0.0.1:0"])
+            .env("AIOPS_WEBHOOK_SECRET_GITHUB", "gh");
+        if use_env {
+            command.env("AIOPS_REQUIRE_SIGNATURES", "1");
+        } else {
+            command.arg("--require-signatures");
+        }
+        let output = command.output().expect("run aiops-service");
+        assert_eq!(output.status.code(), Some(2), "env {use_env}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("Error: --require-signatures"),
+            "{stderr}"
+        );
+        for var in &SECRET_VARS[1..] {
+            assert!(stderr.contains(var), "{var} in {stderr}");
+        }
+        assert!(!stderr.contains("AIOPS_WEBHOOK_SECRET_GITHUB"), "{stderr}");
+        assert!(
+            stderr.contains("gitlab, alertmanager, pagerduty, datadog have no webhook secret"),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "never listened");
+    }
+}
+
+/// Starts the binary, returns its base URL, `/health` and, after SIGTERM, its stderr.
+fn run_and_read_health(mut command: Command) -> (Value, String) {
+    let mut child = command
+        .args(["--bind", "127.0.0.1:0", "--llm-latency-ms", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn aiops-service");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("listening line");
+    let base = line
+        .trim_end()
+        .strip_prefix("aiops-service listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let health: Value = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            client()
+                .get(format!("{base}/health"))
+                .send()
+                .await
+                .expect("health")
+                .json()
+                .await
+                .expect("json")
+        });
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(child.wait().expect("wait").success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    (health, stderr)
+}
+
+#[test]
+fn unauthenticated_sources_are_loud_at_start_and_in_health() {
+    let (health, stderr) = run_and_read_health(bare_command());
+    assert!(
+        stderr.contains(
+            "warning: webhooks from github, gitlab, alertmanager, pagerduty, datadog are accepted \
+             without authentication"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--require-signatures"), "{stderr}");
+    let warning = health["warnings"][0].as_str().expect("warning in /health");
+    assert!(warning.contains("without authentication"), "{health}");
+
+    // Every secret set and required: starts, quiet.
+    let mut command = bare_command();
+    command.arg("--require-signatures");
+    for var in SECRET_VARS {
+        command.env(var, format!("secret-of-{var}"));
+    }
+    let (health, stderr) = run_and_read_health(command);
+    assert!(!stderr.contains("without authentication"), "{stderr}");
+    assert_eq!(health["warnings"], serde_json::json!([]), "{health}");
+    assert_eq!(health["webhooks"]["datadog"], "authenticated");
+}

@@ -90,6 +90,8 @@ struct WebhookAuth {
 struct Health {
     /// `ok`, or `degraded` when the cache is unreachable or a circuit breaker is not closed.
     status: &'static str,
+    /// What an operator should fix: today, webhook sources accepted without authentication.
+    warnings: Vec<String>,
     version: &'static str,
     uptime_seconds: u64,
     cache: CacheHealth,
@@ -115,6 +117,11 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let healthy = reachable && closed(&cache_breaker) && closed(&llm_breaker);
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
+        warnings: inner
+            .secrets
+            .unauthenticated_warning()
+            .into_iter()
+            .collect(),
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: inner.started.elapsed().as_secs(),
         cache: CacheHealth {
@@ -163,6 +170,23 @@ pub(crate) async fn webhooks_status(State(state): State<AppState>) -> Response {
     Json(state.webhooks_status()).into_response()
 }
 
+/// `GET /api/v1/webhooks/unmodelled`: the kept unmodelled deliveries, newest first.
+pub(crate) async fn webhooks_unmodelled(State(state): State<AppState>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        #[serde(flatten)]
+        status: super::UnmodelledStatus,
+        events: Vec<super::UnmodelledEvent>,
+    }
+    json_value(
+        StatusCode::OK,
+        &Body {
+            status: state.inner.unmodelled.status(),
+            events: state.unmodelled(),
+        },
+    )
+}
+
 /// Fallback of unknown paths: 404 as JSON.
 pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!(
@@ -201,7 +225,22 @@ struct NotProcessed<'a> {
     reason: Option<String>,
 }
 
-/// `POST /api/v1/webhooks/{source}`: verify → parse → dedupe → agent queue.
+/// Answer of an unmodelled delivery: `ignored` for the sender (2xx, so it is not retried or
+/// disabled), `unmodelled` and `kept` for whoever reads it.
+#[derive(Serialize)]
+struct UnmodelledAnswer<'a> {
+    status: &'static str,
+    unmodelled: bool,
+    kind: &'a str,
+    delivery_id: &'a str,
+    reason: &'a str,
+    /// Always true: the JSON is in `GET /api/v1/webhooks/unmodelled` (bounded, oldest evicted
+    /// first).
+    kept: bool,
+}
+
+/// `POST /api/v1/webhooks/{source}`: verify → parse → dedupe → agent queue (or, for well-formed
+/// JSON that cannot be mapped to an event, the unmodelled store).
 pub(crate) async fn webhook(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -240,16 +279,10 @@ fn body_error(rejection: BytesRejection) -> ApiError {
     }
 }
 
-fn parse_error(source: Source, error: WebhookError) -> ApiError {
-    match error {
-        WebhookError::Unauthorized(_) => ApiError::unauthorized(error.to_string()),
-        WebhookError::UnknownSource(_) => ApiError::not_found(error.to_string()),
-        WebhookError::MissingHeader(_)
-        | WebhookError::Malformed(_)
-        | WebhookError::Unsupported(_) => {
-            ApiError::bad_request(format!("{source} webhook: {error}"))
-        }
-    }
+/// What the parse of a verified delivery leads to.
+enum Parsed {
+    Events(Vec<webhook::Event>),
+    Unmodelled { kind: String, reason: String },
 }
 
 async fn handle_webhook(
@@ -274,16 +307,23 @@ async fn handle_webhook(
             },
         ))
     };
-    let events = match webhook::parse(source, headers, &body) {
-        Ok(events) => events,
+    let parsed = match webhook::parse(source, headers, &body) {
+        Ok(events) if events.is_empty() => {
+            return ignored("the payload holds no event to triage".to_string())
+        }
+        Ok(events) => Parsed::Events(events),
         Err(WebhookError::Unsupported(what)) => {
             return ignored(format!("unsupported event: {what}"))
         }
-        Err(e) => return Err(parse_error(source, e)),
+        Err(WebhookError::Unmodelled { kind, reason }) => Parsed::Unmodelled { kind, reason },
+        Err(e @ WebhookError::Malformed(_)) => {
+            return Err(ApiError::bad_request(format!("{source} webhook: {e}")))
+        }
+        Err(e @ WebhookError::Unauthorized(_)) => {
+            return Err(ApiError::unauthorized(format!("{source} webhook: {e}")))
+        }
+        Err(e @ WebhookError::UnknownSource(_)) => return Err(ApiError::not_found(e.to_string())),
     };
-    if events.is_empty() {
-        return ignored("the payload holds no event to triage".to_string());
-    }
 
     let key = format!("aiops:webhook:delivery:{source}:{delivery_id}");
     let marker = serde_json::Value::from(chrono::Utc::now().timestamp_millis());
@@ -310,6 +350,29 @@ async fn handle_webhook(
             tracing::warn!(%source, %delivery_id, "dedupe skipped, cache unavailable: {e}");
         }
     }
+
+    let events = match parsed {
+        Parsed::Events(events) => events,
+        Parsed::Unmodelled { kind, reason } => {
+            // The parser read this JSON, so json_body succeeds; the raw body is the fallback.
+            let json = webhook::json_body(source, headers, &body)
+                .map(|j| j.into_owned())
+                .unwrap_or_else(|_| body.to_vec());
+            state.record_unmodelled(source, &kind, &delivery_id, &reason, &json);
+            tracing::info!(%source, %kind, %delivery_id, "unmodelled webhook kept: {reason}");
+            return Ok(json_value(
+                StatusCode::OK,
+                &UnmodelledAnswer {
+                    status: "ignored",
+                    unmodelled: true,
+                    kind: &kind,
+                    delivery_id: &delivery_id,
+                    reason: &reason,
+                    kept: true,
+                },
+            ));
+        }
+    };
 
     let event_ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     let mut queued = 0;

@@ -13,12 +13,13 @@ use crate::webhook::Source;
 
 /// Routes known at startup, in the label form axum reports (`MatchedPath`). Anything else is
 /// labelled [`UNMATCHED_ROUTE`].
-pub const ROUTES: [&str; 6] = [
+pub const ROUTES: [&str; 7] = [
     "/",
     "/health",
     "/metrics",
     "/api/v1/llm/providers",
     "/api/v1/webhooks/status",
+    "/api/v1/webhooks/unmodelled",
     "/api/v1/webhooks/{source}",
 ];
 
@@ -35,14 +36,17 @@ pub enum Outcome {
     Duplicate,
     Ignored,
     Rejected,
+    /// Well-formed JSON the parsers could not map to an event: answered 200 `ignored`, kept.
+    Unmodelled,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 4] = [
+    const ALL: [Outcome; 5] = [
         Outcome::Accepted,
         Outcome::Duplicate,
         Outcome::Ignored,
         Outcome::Rejected,
+        Outcome::Unmodelled,
     ];
 
     /// Label value.
@@ -52,6 +56,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Ignored => "ignored",
             Outcome::Rejected => "rejected",
+            Outcome::Unmodelled => "unmodelled",
         }
     }
 
@@ -74,6 +79,9 @@ pub struct Metrics {
     routes: Vec<RouteHandles>,
     /// `[source index][outcome index]`.
     webhooks: Vec<Vec<IntCounter>>,
+    /// Unmodelled deliveries by source and (bounded) kind.
+    unmodelled_kinds: IntCounterVec,
+    unmodelled_kept: IntGauge,
     pub(crate) agent_queued: IntCounter,
     pub(crate) agent_dropped: IntCounter,
     pub(crate) agent_processed: IntCounter,
@@ -124,9 +132,21 @@ impl Metrics {
         let webhooks_vec = IntCounterVec::new(
             Opts::new(
                 "aiops_webhooks_total",
-                "Webhook deliveries, by source and outcome (accepted, duplicate, ignored, rejected)",
+                "Webhook deliveries, by source and outcome (accepted, duplicate, ignored, rejected, unmodelled)",
             ),
             &["source", "outcome"],
+        )?;
+        let unmodelled_kinds = IntCounterVec::new(
+            Opts::new(
+                "aiops_webhooks_unmodelled_total",
+                "Well-formed webhook deliveries that could not be mapped to an event (answered 200 \
+                 and kept), by source and kind (at most 64 kinds per source, then 'other')",
+            ),
+            &["source", "kind"],
+        )?;
+        let unmodelled_kept = IntGauge::new(
+            "aiops_webhooks_unmodelled_kept",
+            "Unmodelled webhook deliveries kept in memory (GET /api/v1/webhooks/unmodelled)",
         )?;
         let agent_queued = IntCounter::new(
             "aiops_agent_events_queued_total",
@@ -175,6 +195,8 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(webhooks_vec.clone()))?;
+        registry.register(Box::new(unmodelled_kinds.clone()))?;
+        registry.register(Box::new(unmodelled_kept.clone()))?;
         registry.register(Box::new(agent_queued.clone()))?;
         registry.register(Box::new(agent_dropped.clone()))?;
         registry.register(Box::new(agent_processed.clone()))?;
@@ -223,6 +245,8 @@ impl Metrics {
             latency,
             routes,
             webhooks,
+            unmodelled_kinds,
+            unmodelled_kept,
             agent_queued,
             agent_dropped,
             agent_processed,
@@ -276,6 +300,16 @@ impl Metrics {
     /// Counts one webhook delivery outcome.
     pub fn webhook(&self, source: Source, outcome: Outcome) {
         self.webhooks[source_index(source)][outcome.index()].inc();
+    }
+
+    /// Counts one unmodelled delivery of `source` under `kind` (already bounded by the store) and
+    /// sets the number kept.
+    pub fn unmodelled(&self, source: Source, kind: &str, kept: usize) {
+        self.unmodelled_kinds
+            .with_label_values(&[source.as_str(), kind])
+            .inc();
+        self.unmodelled_kept
+            .set(i64::try_from(kept).unwrap_or(i64::MAX));
     }
 
     /// Prometheus text exposition format (version 0.0.4).

@@ -8,13 +8,15 @@
 //!   cache fallbacks and skipped dedupes, uptime and per-source webhook authentication;
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /api/v1/llm/providers`: the configured LLM providers;
-//! - `GET /api/v1/webhooks/status`: per-source delivery counters;
+//! - `GET /api/v1/webhooks/status`: per-source delivery counters, unmodelled deliveries by kind;
+//! - `GET /api/v1/webhooks/unmodelled`: the kept unmodelled deliveries (raw JSON), newest first;
 //! - `POST /api/v1/webhooks/{source}`: verify → parse → dedupe → hand to the triage agent.
 
 mod error;
 mod handlers;
 pub mod metrics;
 mod state;
+pub mod unmodelled;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -26,6 +28,7 @@ pub use state::{
     AgentStatus, AppState, AppStateBuilder, SourceStatus, StateError, WebhooksStatus,
     DEFAULT_AGENT_CONCURRENCY, DEFAULT_AGENT_QUEUE, DEFAULT_DEDUPE_TTL, DEFAULT_HEALTH_INTERVAL,
 };
+pub use unmodelled::{UnmodelledEvent, UnmodelledStatus};
 
 /// Largest accepted request body: 1 MiB. Bigger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -38,6 +41,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/api/v1/llm/providers", get(handlers::llm_providers))
         .route("/api/v1/webhooks/status", get(handlers::webhooks_status))
+        .route(
+            "/api/v1/webhooks/unmodelled",
+            get(handlers::webhooks_unmodelled),
+        )
         .route("/api/v1/webhooks/{source}", post(handlers::webhook))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

@@ -9,6 +9,10 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::metrics::{source_index, Metrics, Outcome};
+use super::unmodelled::{
+    UnmodelledEvent, UnmodelledStatus, UnmodelledStore, DEFAULT_UNMODELLED_BYTES,
+    DEFAULT_UNMODELLED_CAPACITY,
+};
 use crate::agent::TriageAgent;
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::memory::MemoryCache;
@@ -48,6 +52,7 @@ struct SourceCounters {
     rejected: AtomicU64,
     duplicates: AtomicU64,
     ignored: AtomicU64,
+    unmodelled: AtomicU64,
     /// Unix milliseconds of the last accepted delivery, 0 when none.
     last_event_unix_ms: AtomicI64,
 }
@@ -63,8 +68,14 @@ pub struct SourceStatus {
     pub rejected: u64,
     /// Deliveries whose delivery id was already seen (200 `duplicate`), not processed again.
     pub duplicates: u64,
-    /// Valid deliveries of an event kind the service does not triage (200 `ignored`).
+    /// Valid deliveries of an event kind the service deliberately does not triage, or without any
+    /// event (200 `ignored`).
     pub ignored: u64,
+    /// Well-formed JSON deliveries the parsers could not map to an event (200 `ignored`, with
+    /// `unmodelled: true`), kept: see `unmodelled` of the status and
+    /// `GET /api/v1/webhooks/unmodelled`.
+    #[serde(default)]
+    pub unmodelled: u64,
     /// Time of the last accepted delivery, `null` when none yet.
     pub last_event_at: Option<DateTime<Utc>>,
 }
@@ -108,6 +119,8 @@ pub struct WebhooksStatus {
     pub sources: BTreeMap<String, SourceStatus>,
     /// The triage agent's queue.
     pub agent: AgentStatus,
+    /// Unmodelled deliveries: counts per source and kind, and the bounded store keeping them.
+    pub unmodelled: UnmodelledStatus,
 }
 
 pub(crate) struct Inner {
@@ -121,6 +134,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     sources: [SourceCounters; 5],
     pub(crate) dedupe_ttl: Duration,
+    /// Unmodelled deliveries, kept.
+    pub(crate) unmodelled: UnmodelledStore,
     /// `/` body, built once.
     pub(crate) root_body: Bytes,
     /// `/api/v1/llm/providers` body, built once.
@@ -251,6 +266,7 @@ impl AppStateBuilder {
                 "metrics": "/metrics",
                 "llm_providers": "/api/v1/llm/providers",
                 "webhooks_status": "/api/v1/webhooks/status",
+                "webhooks_unmodelled": "/api/v1/webhooks/unmodelled",
                 "webhooks": Source::ALL
                     .iter()
                     .map(|s| format!("/api/v1/webhooks/{}", s.as_str()))
@@ -296,6 +312,10 @@ impl AppStateBuilder {
                 metrics,
                 sources: Default::default(),
                 dedupe_ttl: self.dedupe_ttl,
+                unmodelled: UnmodelledStore::new(
+                    DEFAULT_UNMODELLED_CAPACITY,
+                    DEFAULT_UNMODELLED_BYTES,
+                ),
                 root_body,
                 providers_body,
             }),
@@ -384,6 +404,7 @@ impl AppState {
                         rejected: c.rejected.load(Ordering::Relaxed),
                         duplicates: c.duplicates.load(Ordering::Relaxed),
                         ignored: c.ignored.load(Ordering::Relaxed),
+                        unmodelled: c.unmodelled.load(Ordering::Relaxed),
                         last_event_at: (last > 0)
                             .then(|| DateTime::<Utc>::from_timestamp_millis(last))
                             .flatten(),
@@ -409,7 +430,32 @@ impl AppState {
                 queue_capacity: config.capacity,
                 concurrency: config.concurrency,
             },
+            unmodelled: self.inner.unmodelled.status(),
         }
+    }
+
+    /// The kept unmodelled deliveries, newest first (`GET /api/v1/webhooks/unmodelled`).
+    pub fn unmodelled(&self) -> Vec<UnmodelledEvent> {
+        self.inner.unmodelled.list()
+    }
+
+    /// Counts one unmodelled delivery of `source` (status, Prometheus, by kind) and keeps its
+    /// JSON `body`.
+    pub(crate) fn record_unmodelled(
+        &self,
+        source: Source,
+        kind: &str,
+        delivery_id: &str,
+        reason: &str,
+        body: &[u8],
+    ) {
+        let label = self
+            .inner
+            .unmodelled
+            .keep(source, kind, delivery_id, reason, body);
+        self.record(source, Outcome::Unmodelled);
+        let status = self.inner.unmodelled.status();
+        self.inner.metrics.unmodelled(source, &label, status.kept);
     }
 
     /// Counts one delivery outcome for `source` (status counters and Prometheus).
@@ -424,6 +470,7 @@ impl AppState {
             }
             Outcome::Duplicate => &c.duplicates,
             Outcome::Ignored => &c.ignored,
+            Outcome::Unmodelled => &c.unmodelled,
             Outcome::Rejected => &c.rejected,
         };
         counter.fetch_add(1, Ordering::Relaxed);

@@ -1,14 +1,20 @@
 //! Prometheus Alertmanager webhook receiver (payload `version` `"4"`): one [`Event`] per alert of
 //! the notification.
 //!
-//! - kind: `alert.<status>` (`alert.firing`, `alert.resolved`);
+//! - kind: `alert.<status>` (`alert.firing`, `alert.resolved`); an alert without a status takes the
+//!   notification's, else `unknown`;
 //! - id: the alert's `fingerprint` (Alertmanager ≥ 0.19), else a SHA-256 of its sorted labels;
 //! - severity: from the `severity` label (see [`severity_from_label`]), for firing and resolved
 //!   alerts alike (the kind says whether it is resolved);
 //! - title: `<alertname>: <summary annotation>` (or `description`, or `message`);
 //! - url: the alert's `generatorURL`, else the notification's `externalURL`;
-//! - timestamp: `endsAt` of resolved alerts, `startsAt` otherwise;
+//! - timestamp: `endsAt` of resolved alerts, `startsAt` otherwise, else the receipt time (label
+//!   `timestamp_source=received`);
 //! - labels: the alert's labels, unchanged.
+//!
+//! Required: the `alerts` array (a notification without alerts gives no event). The `version`
+//! is not checked (Alertmanager has only ever sent `"4"`). Anything else that is JSON is
+//! [`WebhookError::Unmodelled`].
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -16,14 +22,14 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{malformed, timestamp_field, Event, Severity, Source, WebhookError};
+use super::{mark_received, shape_error, when, Event, Severity, Source, WebhookError, UNKNOWN};
 
 type Str<'a> = Cow<'a, str>;
 
 #[derive(Deserialize)]
 struct Notification<'a> {
-    #[serde(borrow)]
-    version: Str<'a>,
+    #[serde(borrow, default)]
+    status: Option<Str<'a>>,
     #[serde(borrow, default, rename = "externalURL")]
     external_url: Option<Str<'a>>,
     #[serde(borrow)]
@@ -32,14 +38,14 @@ struct Notification<'a> {
 
 #[derive(Deserialize)]
 struct Alert<'a> {
-    #[serde(borrow)]
-    status: Str<'a>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
     #[serde(borrow, default)]
-    annotations: Annotations<'a>,
-    #[serde(borrow, rename = "startsAt")]
-    starts_at: Str<'a>,
+    status: Option<Str<'a>>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(borrow, default)]
+    annotations: Option<Annotations<'a>>,
+    #[serde(borrow, default, rename = "startsAt")]
+    starts_at: Option<Str<'a>>,
     #[serde(borrow, default, rename = "endsAt")]
     ends_at: Option<Str<'a>>,
     #[serde(borrow, default, rename = "generatorURL")]
@@ -76,30 +82,27 @@ pub fn severity_from_label(value: Option<&str>) -> Severity {
 
 /// Parse one Alertmanager notification into one event per alert (none if `alerts` is empty).
 pub fn parse(body: &[u8]) -> Result<Vec<Event>, WebhookError> {
-    let n: Notification<'_> =
-        serde_json::from_slice(body).map_err(|e| malformed(Source::Alertmanager, e))?;
-    if n.version != "4" {
-        return Err(WebhookError::Unsupported(format!(
-            "alertmanager payload version '{}' is not handled: expected \"4\"",
-            n.version
-        )));
-    }
-    n.alerts
+    let n: Notification<'_> = serde_json::from_slice(body)
+        .map_err(|e| shape_error(Source::Alertmanager, "notification", body, e))?;
+    let status = n.status.as_deref();
+    let external_url = n.external_url.as_deref();
+    Ok(n.alerts
         .into_iter()
-        .map(|a| alert(a, n.external_url.as_deref()))
-        .collect()
+        .map(|a| alert(a, status, external_url))
+        .collect())
 }
 
-fn alert(a: Alert<'_>, external_url: Option<&str>) -> Result<Event, WebhookError> {
-    let alertname = a
-        .labels
+fn alert(a: Alert<'_>, notification_status: Option<&str>, external_url: Option<&str>) -> Event {
+    let labels = a.labels.unwrap_or_default();
+    let annotations = a.annotations.unwrap_or_default();
+    let alertname = labels
         .get("alertname")
         .map(String::as_str)
         .unwrap_or("alert");
     let text = [
-        &a.annotations.summary,
-        &a.annotations.description,
-        &a.annotations.message,
+        &annotations.summary,
+        &annotations.description,
+        &annotations.message,
     ]
     .into_iter()
     .flatten()
@@ -107,7 +110,7 @@ fn alert(a: Alert<'_>, external_url: Option<&str>) -> Result<Event, WebhookError
     .find(|s| !s.is_empty());
     let title = match text {
         Some(t) => format!("{alertname}: {t}"),
-        None => match a.labels.get("instance").or_else(|| a.labels.get("job")) {
+        None => match labels.get("instance").or_else(|| labels.get("job")) {
             Some(target) => format!("{alertname} on {target}"),
             None => alertname.to_owned(),
         },
@@ -116,7 +119,7 @@ fn alert(a: Alert<'_>, external_url: Option<&str>) -> Result<Event, WebhookError
         Some(f) => f.to_owned(),
         None => {
             let mut h = Sha256::new();
-            for (k, v) in &a.labels {
+            for (k, v) in &labels {
                 h.update((k.len() as u64).to_le_bytes());
                 h.update(k.as_bytes());
                 h.update((v.len() as u64).to_le_bytes());
@@ -125,15 +128,28 @@ fn alert(a: Alert<'_>, external_url: Option<&str>) -> Result<Event, WebhookError
             hex::encode(&h.finalize()[..8])
         }
     };
-    let timestamp = match (&*a.status, &a.ends_at) {
-        ("resolved", Some(end)) => timestamp_field(Source::Alertmanager, "alerts[].endsAt", end)?,
-        _ => timestamp_field(Source::Alertmanager, "alerts[].startsAt", &a.starts_at)?,
+    let status = a
+        .status
+        .as_deref()
+        .or(notification_status)
+        .unwrap_or(UNKNOWN);
+    let ends = if status == "resolved" {
+        a.ends_at.as_deref()
+    } else {
+        None
     };
-    Ok(Event {
+    let at = when(&[
+        ("alerts[].endsAt", ends),
+        ("alerts[].startsAt", a.starts_at.as_deref()),
+    ]);
+    let severity = severity_from_label(labels.get("severity").map(String::as_str));
+    let mut labels = labels;
+    mark_received(&mut labels, &at);
+    Event {
         source: Source::Alertmanager,
-        kind: format!("alert.{}", a.status),
+        kind: format!("alert.{status}"),
         id,
-        severity: severity_from_label(a.labels.get("severity").map(String::as_str)),
+        severity,
         title,
         url: a
             .generator_url
@@ -141,9 +157,9 @@ fn alert(a: Alert<'_>, external_url: Option<&str>) -> Result<Event, WebhookError
             .filter(|u| !u.is_empty())
             .or(external_url)
             .map(str::to_owned),
-        timestamp,
-        labels: a.labels,
-    })
+        timestamp: at.at,
+        labels,
+    }
 }
 
 #[cfg(test)]
@@ -234,16 +250,27 @@ mod tests {
     }
 
     #[test]
-    fn wrong_version_and_malformed_bodies() {
-        let err = parse(br#"{"version":"3","alerts":[]}"#).unwrap_err();
-        assert!(matches!(err, WebhookError::Unsupported(_)), "{err}");
-        assert!(parse(br#"{"version":"4","alerts":[]}"#).unwrap().is_empty());
-        let err = parse(br#"{"version":"4","alerts":[{"status":"firing"}]}"#).unwrap_err();
-        assert!(
-            matches!(&err, WebhookError::Malformed(m) if m.contains("startsAt")),
-            "{err}"
+    fn minimal_alerts_fall_back_and_other_json_is_unmodelled() {
+        // The version is not checked; an alert without status takes the notification's.
+        let body = br#"{"version":"3","status":"firing","alerts":[{"labels":{"alertname":"X"}}]}"#;
+        let before = Utc::now();
+        let events = parse(body).unwrap();
+        assert_eq!(events[0].kind, "alert.firing");
+        assert_eq!(events[0].labels["timestamp_source"], "received");
+        assert!(events[0].timestamp >= before);
+        let events = parse(br#"{"alerts":[{}]}"#).unwrap();
+        assert_eq!(
+            (events[0].kind.as_str(), events[0].title.as_str()),
+            ("alert.unknown", "alert")
         );
-        let err = parse(b"\xff\xfe").unwrap_err();
-        assert!(matches!(err, WebhookError::Malformed(_)), "{err}");
+        assert!(parse(br#"{"version":"4","alerts":[]}"#).unwrap().is_empty());
+        for json in [&br#"{"version":"4"}"#[..], b"[1,2]", br#"{"alerts":[3]}"#] {
+            let err = parse(json).unwrap_err();
+            assert!(matches!(err, WebhookError::Unmodelled { .. }), "{err}");
+        }
+        for not_json in [&b"\xff\xfe"[..], b"{\"alerts\":[", b"{\"alerts\":[3]} x"] {
+            let err = parse(not_json).unwrap_err();
+            assert!(matches!(err, WebhookError::Malformed(_)), "{err}");
+        }
     }
 }

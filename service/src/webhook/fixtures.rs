@@ -60,6 +60,21 @@ pub const ALL: &[(Source, &str, &[u8])] = &[
     (Source::Datadog, "monitor", DATADOG),
 ];
 
+/// A GitHub delivery of `json` as GitHub sends it with content type `form` (the default of hooks
+/// created through its REST API): `payload=<url-encoded JSON>`. Sign these bytes, not `json`.
+pub fn github_form_body(json: &[u8]) -> Vec<u8> {
+    let mut out = b"payload=".to_vec();
+    for part in form_urlencoded::byte_serialize(json) {
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// Directory of the schema fixtures (one payload with only the required fields and one full
+/// payload for every modelled event, plus the cases of issue 12 and unmodelled events), listed
+/// in its `manifest.json`; written by `service/tests/fixtures/generate.py`.
+pub const SCHEMA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema");
+
 fn put(h: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);

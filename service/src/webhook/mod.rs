@@ -27,6 +27,7 @@ pub mod gitlab;
 pub mod pagerduty;
 pub mod signature;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, HeaderName};
@@ -106,19 +107,35 @@ pub struct Event {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Everything that can go wrong between the raw request and a list of events.
+/// Everything that can go wrong between the raw request and a list of events, and how the API
+/// answers each: only bytes that are not JSON (400), bad signatures (401) and unknown sources (404)
+/// are refused; a validly signed, well-formed JSON delivery is always accepted (2xx).
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// No such source: 404.
     #[error("unknown webhook source '{0}': expected one of github, gitlab, alertmanager, pagerduty, datadog")]
     UnknownSource(String),
-    #[error("missing header {0}")]
-    MissingHeader(&'static str),
+    /// Missing, malformed or wrong signature or token: 401.
     #[error("signature check failed: {0}")]
     Unauthorized(String),
+    /// The body is not JSON (or, for a form-encoded GitHub delivery, not `payload=<JSON>`): 400.
     #[error("malformed payload: {0}")]
     Malformed(String),
+    /// A known event the service deliberately does not triage (PagerDuty `service.*`): 200
+    /// `ignored`, counted as `ignored`.
     #[error("unsupported event: {0}")]
     Unsupported(String),
+    /// Well-formed JSON the parsers cannot map to an event (an event type they do not model, or
+    /// a payload without the fields that identify it): 200 `ignored`, counted as `unmodelled`
+    /// under its `kind`, and the raw event kept (see `GET /api/v1/webhooks/unmodelled`).
+    #[error("unmodelled {kind} event: {reason}")]
+    Unmodelled {
+        /// What the sender says the event is (`star`, `Issue Hook`, `incident.task.created`...),
+        /// `unknown` when it does not say.
+        kind: String,
+        /// Why it could not be mapped.
+        reason: String,
+    },
 }
 
 impl Event {
@@ -226,6 +243,32 @@ impl Secrets {
         }
     }
 
+    /// Sources without a secret, in [`Source::ALL`] order.
+    pub fn missing(&self) -> Vec<Source> {
+        Source::ALL
+            .into_iter()
+            .filter(|s| self.get(*s).is_none())
+            .collect()
+    }
+
+    /// The warning to show when some sources are accepted without authentication (at start and
+    /// in `/health`), naming the variables to set; `None` when every source has a secret.
+    pub fn unauthenticated_warning(&self) -> Option<String> {
+        let missing = self.missing();
+        if missing.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        let vars: Vec<&str> = missing.iter().map(|s| Self::env_var(*s)).collect();
+        Some(format!(
+            "webhooks from {} are accepted without authentication: anyone who can reach the \
+             service can inject events; set {} (or start with --require-signatures to refuse \
+             to run without them)",
+            names.join(", "),
+            vars.join(", ")
+        ))
+    }
+
     fn slot(&mut self, source: Source) -> &mut Option<String> {
         match source {
             Source::Github => &mut self.github,
@@ -260,6 +303,12 @@ pub fn verify(
 
 /// Parse a verified body into normalized events: exactly one for every source except
 /// Alertmanager, which gives one event per alert of the notification (possibly none).
+///
+/// Only what identifies and routes an event is required (its kind and an id); every other field
+/// has a fallback (the receipt time for a missing or unreadable timestamp, `unknown` for a missing
+/// state or app...). Well-formed JSON that cannot be mapped is [`WebhookError::Unmodelled`], bytes
+/// that are not JSON [`WebhookError::Malformed`]. A GitHub delivery sent as
+/// `application/x-www-form-urlencoded` is read from its `payload` field (see [`json_body`]).
 pub fn parse(source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, WebhookError> {
     let _inject = crate::inject::start(crate::inject::Site::WebhookParse);
     match source {
@@ -268,6 +317,93 @@ pub fn parse(source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Vec<Eve
         Source::Alertmanager => alertmanager::parse(body),
         Source::Pagerduty => pagerduty::parse(body).map(|e| vec![e]),
         Source::Datadog => datadog::parse(body).map(|e| vec![e]),
+    }
+}
+
+/// `Content-Type: application/x-www-form-urlencoded` (any parameters, any case).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The JSON document of a delivery: the body itself, or for a GitHub delivery sent as
+/// `application/x-www-form-urlencoded` (the default of hooks created through GitHub's REST API)
+/// the URL-decoded value of its `payload` field. Signatures are always checked over the raw body,
+/// as GitHub signs it; this is what the parsers read (and what is kept of unmodelled events).
+pub fn json_body<'b>(
+    source: Source,
+    headers: &HeaderMap,
+    body: &'b [u8],
+) -> Result<Cow<'b, [u8]>, WebhookError> {
+    // A body that starts like JSON is JSON whatever the header says (`curl -d @event.json` sends
+    // it as a form): a form body starts with a field name.
+    let looks_like_json = matches!(body.trim_ascii_start().first(), Some(b'{' | b'['));
+    if source != Source::Github || !is_form(headers) || looks_like_json {
+        return Ok(Cow::Borrowed(body));
+    }
+    form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, value)| Cow::Owned(value.into_owned().into_bytes()))
+        .ok_or_else(|| {
+            WebhookError::Malformed(
+                "github form-encoded delivery has no `payload` field: expected \
+                 payload=<url-encoded JSON> (or set the hook's content type to application/json)"
+                    .into(),
+            )
+        })
+}
+
+/// A typed deserialization of `body` failed with `err`: [`WebhookError::Malformed`] when the bytes
+/// are not JSON, else [`WebhookError::Unmodelled`] of `kind` (valid JSON of another shape).
+pub(crate) fn shape_error(
+    source: Source,
+    kind: &str,
+    body: &[u8],
+    err: serde_json::Error,
+) -> WebhookError {
+    use serde_json::error::Category;
+    let valid_json = match err.classify() {
+        Category::Data => is_json(body),
+        Category::Io | Category::Syntax | Category::Eof => false,
+    };
+    if valid_json {
+        unmodelled(
+            kind,
+            format!("{source} payload does not have the expected shape: {err}"),
+        )
+    } else {
+        malformed(source, err)
+    }
+}
+
+/// Whether `body` is one JSON document (nesting at most 128 deep, serde_json's limit).
+pub(crate) fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+/// `Unmodelled` if `body` is JSON, else `Malformed`: for event types no parser reads.
+pub(crate) fn unmodelled_or_malformed(
+    source: Source,
+    kind: &str,
+    body: &[u8],
+    reason: String,
+) -> WebhookError {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Ok(_) => unmodelled(kind, reason),
+        Err(e) => malformed(source, e),
+    }
+}
+
+pub(crate) fn unmodelled(kind: &str, reason: impl Into<String>) -> WebhookError {
+    WebhookError::Unmodelled {
+        kind: kind.to_owned(),
+        reason: reason.into(),
     }
 }
 
@@ -287,6 +423,26 @@ pub fn delivery_id(source: Source, headers: &HeaderMap, body: &[u8]) -> String {
         _ => hex::encode(Sha256::digest(body)),
     }
 }
+
+/// `owner/repo@<ref>/deleted/<delivery id>`-style id part of a push that deletes a ref (its
+/// `after` is all zeros, the same for every deletion) or has no `after`: distinct deliveries get
+/// distinct ids, a redelivery of the same one keeps it.
+pub(crate) fn ref_delivery_id(
+    source: Source,
+    headers: &HeaderMap,
+    body: &[u8],
+    owner: &str,
+    git_ref: &str,
+    what: &str,
+) -> String {
+    format!(
+        "{owner}@{git_ref}/{what}/{}",
+        delivery_id(source, headers, body)
+    )
+}
+
+/// All-zero commit id of a deleted (or not yet existing) ref.
+pub(crate) const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 pub(crate) static HDR_GITHUB_EVENT: HeaderName = HeaderName::from_static("x-github-event");
 pub(crate) static HDR_GITHUB_DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
@@ -324,19 +480,40 @@ pub fn parse_timestamp(value: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// [`parse_timestamp`] or a `Malformed` error naming the field.
-pub(crate) fn timestamp_field(
-    source: Source,
-    field: &str,
-    value: &str,
-) -> Result<DateTime<Utc>, WebhookError> {
-    parse_timestamp(value).ok_or_else(|| {
-        WebhookError::Malformed(format!(
-            "{source} payload: field `{field}` = '{value}' is not a timestamp: expected RFC 3339 \
-             or 'YYYY-MM-DD HH:MM:SS UTC'"
-        ))
-    })
+/// When an event happened: the first of `candidates` (field name, value) that is a timestamp
+/// (see [`parse_timestamp`]); else the receipt time (now), `from` then being `received`.
+pub(crate) struct When {
+    pub(crate) at: DateTime<Utc>,
+    /// The field the time was read from, or `received`.
+    pub(crate) from: &'static str,
 }
+
+pub(crate) fn when(candidates: &[(&'static str, Option<&str>)]) -> When {
+    candidates
+        .iter()
+        .find_map(|(field, value)| {
+            value
+                .and_then(parse_timestamp)
+                .map(|at| When { at, from: field })
+        })
+        .unwrap_or_else(|| When {
+            at: Utc::now(),
+            from: RECEIVED,
+        })
+}
+
+/// `timestamp_source` label value of an event dated by its receipt time.
+pub const RECEIVED: &str = "received";
+
+/// Adds `timestamp_source=received` to `labels` when the event is dated by its receipt time.
+pub(crate) fn mark_received(labels: &mut BTreeMap<String, String>, when: &When) {
+    if when.from == RECEIVED {
+        labels.insert("timestamp_source".into(), RECEIVED.into());
+    }
+}
+
+/// The placeholder of a missing state, app, user...
+pub const UNKNOWN: &str = "unknown";
 
 /// First line of a (commit) message, at most 120 bytes, cut on a character boundary.
 pub(crate) fn first_line(message: &str) -> &str {

@@ -1,20 +1,34 @@
 //! PagerDuty v3 webhooks: `{"event": {"id", "event_type", "resource_type", "occurred_at",
-//! "data": {...}}}`. Handles every `incident.*` event type and the `pagey.ping` test event.
+//! "data": {...}}}`. Every event type of PagerDuty's v3 documentation is handled:
 //!
-//! - kind: `event_type` (`incident.triggered`, `incident.resolved`, ...);
-//! - id: the incident id (`data.id`, or `data.incident.id` for events whose data is another
-//!   object, e.g. `incident.annotated`); the event id for `pagey.ping`;
+//! - `incident.*` (`triggered`, `acknowledged`, `unacknowledged`, `resolved`, `reopened`,
+//!   `escalated`, `delegated`, `reassigned`, `priority_updated`, `service_updated`,
+//!   `incident_type.changed`, `annotated`, `conference_bridge.updated`,
+//!   `custom_field_values.updated`, `status_update_published`, `responder.added`,
+//!   `responder.replied`, `role.assigned`, `task.*`, `action_invocation.*`, `workflow.*`, and
+//!   any new one): one event about the incident;
+//! - `pagey.ping`: one info event (the subscription test);
+//! - `service.*` (`created`, `updated`, `deleted`, `custom_field_values.updated`): not triaged,
+//!   [`WebhookError::Unsupported`] (answered 200 `ignored`).
+//!
+//! Normalization:
+//! - kind: `event_type`;
+//! - id: the incident id: `data.id` when `data` is the incident (`data.type` `incident`), else
+//!   `data.incident.id` (notes, responders, status updates, tasks, workflows...), else
+//!   `data.incident_role_assignments[].incident.id` (`incident.role.assigned`); the event id for
+//!   `pagey.ping`. An `incident.*` event without any is [`WebhookError::Unmodelled`];
 //! - severity: from the incident priority (`P1` critical, `P2` error, `P3` warning, `P4`/`P5`
 //!   info), else from the urgency (`high` error, `low` warning), else warning; `pagey.ping` is info;
-//! - title: `data.title`, else `data.incident.summary`, else the event type;
-//! - timestamp: `occurred_at`.
+//! - title: `data.title`, else `data.incident.summary`, else the event type; status updates,
+//!   responder requests and role assignments add what happened (`status update: <message>`...);
+//! - timestamp: `occurred_at`, else the receipt time (label `timestamp_source=received`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{malformed, timestamp_field, Event, Severity, Source, WebhookError};
+use super::{mark_received, shape_error, unmodelled, when, Event, Severity, Source, WebhookError};
 
 type Str<'a> = Cow<'a, str>;
 
@@ -26,14 +40,16 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 struct PdEvent<'a> {
-    #[serde(borrow)]
-    id: Str<'a>,
+    #[serde(borrow, default)]
+    id: Option<Str<'a>>,
     #[serde(borrow)]
     event_type: Str<'a>,
-    #[serde(borrow)]
-    occurred_at: Str<'a>,
     #[serde(borrow, default)]
-    data: Data<'a>,
+    occurred_at: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    agent: Option<Reference<'a>>,
+    #[serde(borrow, default)]
+    data: Option<Data<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -60,6 +76,15 @@ struct Data<'a> {
     incident: Option<Reference<'a>>,
     #[serde(borrow, default)]
     message: Option<Str<'a>>,
+    /// Responder (`incident_responder`).
+    #[serde(borrow, default)]
+    user: Option<Reference<'a>>,
+    /// Responder request state (`pending`, `joined`, `declined`).
+    #[serde(borrow, default)]
+    state: Option<Str<'a>>,
+    /// `incident.role.assigned`.
+    #[serde(borrow, default)]
+    incident_role_assignments: Option<Vec<RoleAssignment<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +95,16 @@ struct Reference<'a> {
     summary: Option<Str<'a>>,
     #[serde(borrow, default)]
     html_url: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RoleAssignment<'a> {
+    #[serde(borrow, default)]
+    incident: Option<Reference<'a>>,
+    #[serde(borrow, default)]
+    role: Option<Reference<'a>>,
+    #[serde(borrow, default)]
+    assignee: Option<Reference<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -107,84 +142,145 @@ pub fn incident_severity(priority: Option<&str>, urgency: Option<&str>) -> Sever
     }
 }
 
+fn summary<'r>(r: &'r Option<Reference<'_>>) -> Option<&'r str> {
+    r.as_ref().and_then(|r| r.summary.as_deref())
+}
+
 /// Parse one PagerDuty v3 webhook delivery.
 pub fn parse(body: &[u8]) -> Result<Event, WebhookError> {
-    let env: Envelope<'_> =
-        serde_json::from_slice(body).map_err(|e| malformed(Source::Pagerduty, e))?;
+    let env: Envelope<'_> = serde_json::from_slice(body)
+        .map_err(|e| shape_error(Source::Pagerduty, super::UNKNOWN, body, e))?;
     let ev = env.event;
-    let timestamp = timestamp_field(Source::Pagerduty, "event.occurred_at", &ev.occurred_at)?;
-    let d = &ev.data;
-    if ev.event_type == "pagey.ping" {
+    let event_type = &*ev.event_type;
+    let at = when(&[("event.occurred_at", ev.occurred_at.as_deref())]);
+    let empty = Data::default();
+    let d = ev.data.as_ref().unwrap_or(&empty);
+    let event_id = ev.id.as_deref().filter(|i| !i.is_empty());
+    if event_type == "pagey.ping" {
+        let mut labels = BTreeMap::new();
+        if let Some(id) = event_id {
+            labels.insert("event_id".to_owned(), id.to_owned());
+        }
+        mark_received(&mut labels, &at);
         return Ok(Event {
             source: Source::Pagerduty,
-            kind: ev.event_type.to_string(),
-            id: ev.id.to_string(),
+            kind: event_type.to_owned(),
+            id: event_id.unwrap_or("pagey.ping").to_owned(),
             severity: Severity::Info,
             title: format!(
                 "pagerduty webhook ping: {}",
                 d.message.as_deref().unwrap_or("no message")
             ),
             url: None,
-            timestamp,
-            labels: BTreeMap::from([("event_id".to_owned(), ev.id.to_string())]),
+            timestamp: at.at,
+            labels,
         });
     }
-    if !ev.event_type.starts_with("incident.") {
+    if event_type.starts_with("service.") {
         return Err(WebhookError::Unsupported(format!(
-            "pagerduty event type '{}' is not handled: expected incident.* or pagey.ping",
-            ev.event_type
+            "pagerduty event type '{event_type}' is about a service, not an incident: not triaged"
         )));
     }
-    // For incident.* events, `data` is the incident itself or (annotations, responders...) an
-    // object that references it.
+    if !event_type.starts_with("incident.") {
+        return Err(unmodelled(
+            event_type,
+            format!(
+                "pagerduty event type '{event_type}' is not modelled: modelled are incident.*, \
+                 pagey.ping (service.* are ignored)"
+            ),
+        ));
+    }
+    // For incident.* events, `data` is the incident itself or (notes, responders, status
+    // updates, role assignments...) an object that references it.
     let is_incident = d.kind.as_deref().is_none_or(|k| k == "incident");
-    let incident_ref = d.incident.as_ref();
+    let assignments = d.incident_role_assignments.as_deref().unwrap_or(&[]);
+    let incident_ref = d.incident.as_ref().or_else(|| {
+        assignments
+            .iter()
+            .find_map(|a| a.incident.as_ref().filter(|i| i.id.is_some()))
+    });
     let id = if is_incident { d.id.as_deref() } else { None }
         .or_else(|| incident_ref.and_then(|i| i.id.as_deref()))
+        .filter(|id| !id.is_empty())
         .ok_or_else(|| {
-            WebhookError::Malformed(format!(
-                "pagerduty payload: {} has neither `data.id` nor `data.incident.id`",
-                ev.event_type
-            ))
+            unmodelled(
+                event_type,
+                format!(
+                    "pagerduty {event_type} names no incident: none of `data.id` (incident), \
+                     `data.incident.id`, `data.incident_role_assignments[].incident.id`"
+                ),
+            )
         })?;
-    let title = d
+    let subject = d
         .title
         .as_deref()
         .or_else(|| incident_ref.and_then(|i| i.summary.as_deref()))
-        .unwrap_or(&ev.event_type);
+        .unwrap_or(event_type);
+    let role = assignments.first();
+    let detail = match event_type {
+        "incident.status_update_published" => d
+            .message
+            .as_deref()
+            .map(|m| format!("status update: {}", super::first_line(m))),
+        "incident.responder.added" | "incident.responder.replied" => Some(format!(
+            "responder {} {}",
+            summary(&d.user).unwrap_or(super::UNKNOWN),
+            d.state.as_deref().unwrap_or(super::UNKNOWN)
+        )),
+        "incident.role.assigned" => role.map(|r| {
+            format!(
+                "role {} assigned to {}",
+                summary(&r.role).unwrap_or(super::UNKNOWN),
+                summary(&r.assignee).unwrap_or("nobody")
+            )
+        }),
+        _ => None,
+    };
+    let title = match detail {
+        Some(detail) => format!("{subject}: {detail}"),
+        None => subject.to_owned(),
+    };
     let url = if is_incident {
         d.html_url.as_deref()
     } else {
         None
     }
     .or_else(|| incident_ref.and_then(|i| i.html_url.as_deref()));
-    let priority = d.priority.as_ref().and_then(|p| p.summary.as_deref());
+    let priority = summary(&d.priority);
     let mut labels = BTreeMap::new();
     let mut put = |k: &str, v: Option<&str>| {
         if let Some(v) = v {
             labels.insert(k.to_owned(), v.to_owned());
         }
     };
-    put("event_id", Some(&ev.id));
-    put(
-        "service",
-        d.service.as_ref().and_then(|s| s.summary.as_deref()),
-    );
-    put("status", d.status.as_deref());
+    put("event_id", event_id);
+    put("data_type", d.kind.as_deref());
+    put("agent", summary(&ev.agent));
+    put("service", summary(&d.service));
+    if is_incident {
+        put("status", d.status.as_deref());
+    }
     put("urgency", d.urgency.as_deref());
     put("priority", priority);
     put(
         "incident_number",
         d.number.map(|n| n.to_string()).as_deref(),
     );
+    if !is_incident {
+        put("responder", summary(&d.user));
+        put("responder_state", d.state.as_deref());
+    }
+    put("role", role.and_then(|r| summary(&r.role)));
+    put("role_assignee", role.and_then(|r| summary(&r.assignee)));
+    mark_received(&mut labels, &at);
     Ok(Event {
         source: Source::Pagerduty,
-        kind: ev.event_type.to_string(),
+        kind: event_type.to_owned(),
         id: id.to_owned(),
         severity: incident_severity(priority, d.urgency.as_deref()),
-        title: title.to_owned(),
+        title,
         url: url.map(str::to_owned),
-        timestamp,
+        timestamp: at.at,
         labels,
     })
 }
@@ -256,11 +352,66 @@ mod tests {
         let svc = br#"{"event":{"id":"01SVC","event_type":"service.created","occurred_at":"2026-11-28T20:00:00Z","data":{}}}"#;
         assert!(matches!(parse(svc), Err(WebhookError::Unsupported(_))));
         let no_id = br#"{"event":{"id":"01X","event_type":"incident.triggered","occurred_at":"2026-11-28T20:00:00Z","data":{}}}"#;
-        assert!(matches!(parse(no_id), Err(WebhookError::Malformed(_))));
+        assert!(
+            matches!(parse(no_id), Err(WebhookError::Unmodelled { kind, .. }) if kind == "incident.triggered")
+        );
+        let other = br#"{"event":{"id":"01X","event_type":"alert.suppressed","data":{}}}"#;
+        assert!(
+            matches!(parse(other), Err(WebhookError::Unmodelled { kind, .. }) if kind == "alert.suppressed")
+        );
         assert!(matches!(
             parse(b"{\"event\": 3}"),
+            Err(WebhookError::Unmodelled { .. })
+        ));
+        assert!(matches!(
+            parse(b"{\"event\": "),
             Err(WebhookError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn role_assignments_responders_and_status_updates_name_their_incident() {
+        let role = br#"{"event":{"id":"01R","event_type":"incident.role.assigned",
+            "resource_type":"incident","occurred_at":"2026-11-29T09:20:00.000Z",
+            "data":{"type":"incident_role_assignment","incident_role_assignments":[{
+              "incident":{"id":"PBAZLIU","summary":null,"type":"incident_reference"},
+              "role":{"id":"P8PQO4R","summary":"Incident Commander","type":"role_reference"},
+              "assignee":{"id":"P75B6QD","summary":"Kai Chen","type":"user_reference"},
+              "old_assignee":null,"status":"active","type":"role_assignment_reference"}]}}}"#;
+        let e = parse(role).unwrap();
+        assert_eq!(
+            (e.kind.as_str(), e.id.as_str()),
+            ("incident.role.assigned", "PBAZLIU")
+        );
+        assert_eq!(
+            e.title,
+            "incident.role.assigned: role Incident Commander assigned to Kai Chen"
+        );
+        assert_eq!(e.labels["role"], "Incident Commander");
+        assert_eq!(e.labels["role_assignee"], "Kai Chen");
+        let responder = br#"{"event":{"id":"01S","event_type":"incident.responder.replied",
+            "occurred_at":"2026-11-29T09:21:00Z","data":{"type":"incident_responder",
+            "incident":{"id":"PGR0VU2","summary":"A little bump"},
+            "user":{"id":"PVMGSML","summary":"Maeve"},"state":"joined"}}}"#;
+        let e = parse(responder).unwrap();
+        assert_eq!(e.id, "PGR0VU2");
+        assert_eq!(e.title, "A little bump: responder Maeve joined");
+        assert_eq!(e.labels["responder_state"], "joined");
+        let update = br#"{"event":{"id":"01T","event_type":"incident.status_update_published",
+            "occurred_at":"2026-11-29T09:22:00Z","data":{"type":"incident_status_update","id":"PSU",
+            "incident":{"id":"PGR0VU2","summary":"A little bump"},"message":"Fix deployed\nmore"}}}"#;
+        let e = parse(update).unwrap();
+        assert_eq!(
+            (e.id.as_str(), e.title.as_str()),
+            ("PGR0VU2", "A little bump: status update: Fix deployed")
+        );
+        // No occurred_at: the receipt time.
+        let e = parse(
+            br#"{"event":{"event_type":"incident.resolved","data":{"id":"P1","type":"incident"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.labels["timestamp_source"], "received");
+        assert!(!e.labels.contains_key("event_id"));
     }
 
     #[test]
