@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::{Benchmark, BenchmarkResults, DeterministicMetric, MinMax};
+use crate::result::{Benchmark, BenchmarkResults, InstructionCount, MinMax};
 
 /// Wall-clock statistic compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -247,7 +247,7 @@ impl Comparison {
 
 /// The statistic `metric` of a benchmark, with the metric actually used (p95 falls back to mean).
 pub fn statistic(b: &Benchmark, metric: Metric) -> Option<(f64, Metric)> {
-    let l = b.latency_ms.as_ref()?;
+    let l = &b.latency_ms;
     match metric {
         Metric::P95 => match l.p95 {
             Some(v) => Some((v, Metric::P95)),
@@ -269,10 +269,6 @@ fn spread_of(b: &Benchmark, metric: Metric) -> Option<MinMax> {
 
 fn pct(from: f64, to: f64) -> Option<f64> {
     (from > 0.0).then(|| (to - from) / from * 100.0)
-}
-
-fn is_deterministic(b: &Benchmark) -> bool {
-    b.deterministic_metric == Some(DeterministicMetric::Instructions) && b.instructions.is_some()
 }
 
 /// Judge one deterministic instruction count.
@@ -478,7 +474,7 @@ fn unconfirmed(
     (factor, median_factor): (f64, f64),
     o: &CompareOptions,
 ) -> Option<String> {
-    let (bl, cl) = (base.latency_ms?, cur.latency_ms?);
+    let (bl, cl) = (base.latency_ms, cur.latency_ms);
     let t = 1.0 + o.threshold_pct / 100.0;
     let outside = |current: f64, baseline_upper: Option<f64>, q: &str, m: &str, factor: f64| {
         let upper = baseline_upper?;
@@ -563,12 +559,7 @@ fn factor_ratios(
         .iter()
         .filter_map(|base| {
             let cur = cur_by_name.get(base.name.as_str())?;
-            if base.skipped.is_some()
-                || cur.skipped.is_some()
-                || is_deterministic(base)
-                || is_deterministic(cur)
-                || disturbance_over(base, cur, o).is_some()
-            {
+            if disturbance_over(base, cur, o).is_some() {
                 return None;
             }
             let (b, c, _) = wall_clock_pair(base, cur, o.metric).ok()?;
@@ -646,30 +637,6 @@ fn compare_one(
     o: &CompareOptions,
     (factor, median_factor): (f64, f64),
 ) -> Row {
-    if is_deterministic(base) && is_deterministic(cur) {
-        let b = base.instructions.unwrap_or(0) as f64;
-        let c = cur.instructions.unwrap_or(0) as f64;
-        let spread = base
-            .spread
-            .as_ref()
-            .filter(|s| s.runs >= 2)
-            .and_then(|s| s.instructions);
-        let (verdict, limit, reason) =
-            judge_instructions(b, spread, c, o.instructions_threshold_pct);
-        return Row {
-            name: cur.name.clone(),
-            metric: "instructions".into(),
-            unit: "instructions".into(),
-            baseline: Some(b),
-            current: Some(c),
-            change_pct: pct(b, c),
-            normalized_change_pct: None,
-            regression_limit_pct: limit,
-            verdict,
-            reason,
-            disturbed: false,
-        };
-    }
     let (bv, cv, used) = match wall_clock_pair(base, cur, o.metric) {
         Ok(v) => v,
         Err(why) => return missing_stat(base, cur, o, why),
@@ -722,6 +689,30 @@ fn compare_one(
         verdict,
         reason,
         disturbed: disturbed.is_some(),
+    }
+}
+
+/// Row of one instruction count present on both sides.
+fn compare_instructions(
+    base: &InstructionCount,
+    cur: &InstructionCount,
+    o: &CompareOptions,
+) -> Row {
+    let (b, c) = (base.instructions as f64, cur.instructions as f64);
+    let (verdict, limit, reason) =
+        judge_instructions(b, base.spread, c, o.instructions_threshold_pct);
+    Row {
+        name: cur.name.clone(),
+        metric: "instructions".into(),
+        unit: "instructions".into(),
+        baseline: Some(b),
+        current: Some(c),
+        change_pct: pct(b, c),
+        normalized_change_pct: None,
+        regression_limit_pct: limit,
+        verdict,
+        reason,
+        disturbed: false,
     }
 }
 
@@ -799,42 +790,101 @@ pub fn compare(
             disturbed: false,
         };
         let row = match cur_by_name.get(base.name.as_str()) {
-            None => missing("in the baseline but not in the current run".into()),
-            Some(cur) if cur.skipped.is_some() => missing(format!(
-                "skipped in the current run: {}",
-                cur.skipped.as_deref().unwrap_or_default()
-            )),
-            Some(cur) if base.skipped.is_some() => Row {
-                name: base.name.clone(),
-                metric: o.metric.as_str().into(),
-                unit: "ms".into(),
-                baseline: None,
-                current: statistic(cur, o.metric).map(|v| v.0),
-                change_pct: None,
-                normalized_change_pct: None,
-                regression_limit_pct: None,
-                verdict: Verdict::New,
-                reason: format!(
-                    "skipped in the baseline: {}",
-                    base.skipped.as_deref().unwrap_or_default()
-                ),
-                disturbed: false,
+            None => match current.skipped_entry(&base.name) {
+                Some(cur) => missing(format!("skipped in the current run: {}", cur.reason)),
+                None => missing("in the baseline but not in the current run".into()),
             },
             Some(cur) => compare_one(base, cur, o, (factor, median_factor)),
         };
         rows.push(row);
     }
+    for base in &baseline.skipped {
+        let row = |metric: &str, unit: &str, current, verdict, reason| Row {
+            name: base.name.clone(),
+            metric: metric.into(),
+            unit: unit.into(),
+            baseline: None,
+            current,
+            change_pct: None,
+            normalized_change_pct: None,
+            regression_limit_pct: None,
+            verdict,
+            reason,
+            disturbed: false,
+        };
+        if let Some(cur) = cur_by_name.get(base.name.as_str()) {
+            rows.push(row(
+                o.metric.as_str(),
+                "ms",
+                statistic(cur, o.metric).map(|v| v.0),
+                Verdict::New,
+                format!("skipped in the baseline: {}", base.reason),
+            ));
+        } else if let Some(cur) = current.skipped_entry(&base.name) {
+            rows.push(row(
+                o.metric.as_str(),
+                "ms",
+                None,
+                Verdict::Missing,
+                format!(
+                    "skipped in the baseline ({}) and in the current run ({})",
+                    base.reason, cur.reason
+                ),
+            ));
+        }
+    }
+    let cur_instructions: BTreeMap<&str, &InstructionCount> = current
+        .instructions
+        .iter()
+        .map(|i| (i.name.as_str(), i))
+        .collect();
+    let base_instructions: std::collections::BTreeSet<&str> = baseline
+        .instructions
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    let instruction_row = |name: &str, baseline, current, verdict, reason: &str| Row {
+        name: name.to_string(),
+        metric: "instructions".into(),
+        unit: "instructions".into(),
+        baseline,
+        current,
+        change_pct: None,
+        normalized_change_pct: None,
+        regression_limit_pct: None,
+        verdict,
+        reason: reason.to_string(),
+        disturbed: false,
+    };
+    for base in &baseline.instructions {
+        rows.push(match cur_instructions.get(base.name.as_str()) {
+            Some(cur) => compare_instructions(base, cur, o),
+            None => instruction_row(
+                &base.name,
+                Some(base.instructions as f64),
+                None,
+                Verdict::Missing,
+                "in the baseline but not in the current run",
+            ),
+        });
+    }
+    for cur in &current.instructions {
+        if !base_instructions.contains(cur.name.as_str()) {
+            rows.push(instruction_row(
+                &cur.name,
+                None,
+                Some(cur.instructions as f64),
+                Verdict::New,
+                "not in the baseline",
+            ));
+        }
+    }
+    let base_skipped: std::collections::BTreeSet<&str> =
+        baseline.skipped.iter().map(|b| b.name.as_str()).collect();
     for cur in &current.benchmarks {
-        if base_names.contains(cur.name.as_str()) {
+        if base_names.contains(cur.name.as_str()) || base_skipped.contains(cur.name.as_str()) {
             continue;
         }
-        let (verdict, reason) = match &cur.skipped {
-            Some(why) => (
-                Verdict::Missing,
-                format!("skipped in the current run and not in the baseline: {why}"),
-            ),
-            None => (Verdict::New, "not in the baseline".to_string()),
-        };
         rows.push(Row {
             name: cur.name.clone(),
             metric: o.metric.as_str().into(),
@@ -844,8 +894,29 @@ pub fn compare(
             change_pct: None,
             normalized_change_pct: None,
             regression_limit_pct: None,
-            verdict,
-            reason,
+            verdict: Verdict::New,
+            reason: "not in the baseline".to_string(),
+            disturbed: false,
+        });
+    }
+    for cur in &current.skipped {
+        if base_names.contains(cur.name.as_str()) || base_skipped.contains(cur.name.as_str()) {
+            continue;
+        }
+        rows.push(Row {
+            name: cur.name.clone(),
+            metric: o.metric.as_str().into(),
+            unit: "ms".into(),
+            baseline: None,
+            current: None,
+            change_pct: None,
+            normalized_change_pct: None,
+            regression_limit_pct: None,
+            verdict: Verdict::Missing,
+            reason: format!(
+                "skipped in the current run and not in the baseline: {}",
+                cur.reason
+            ),
             disturbed: false,
         });
     }
@@ -866,112 +937,7 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn min_max(values: &[f64], existing: impl Iterator<Item = MinMax>) -> Option<MinMax> {
-    let mut out: Option<MinMax> = None;
-    let all = values
-        .iter()
-        .map(|&v| MinMax { min: v, max: v })
-        .chain(existing);
-    for m in all {
-        out = Some(match out {
-            None => m,
-            Some(o) => MinMax {
-                min: o.min.min(m.min),
-                max: o.max.max(m.max),
-            },
-        });
-    }
-    out
-}
-
-/// Merge several runs (or baselines) of the same benchmarks into one baseline: each statistic
-/// becomes the median across runs and its min/max across runs is kept in `spread`.
-/// Benchmarks skipped in every run stay skipped. `runs` must not be empty.
+/// Merge several runs (or baselines) into one baseline; see [`crate::merge`].
 pub fn merge_runs(runs: &[BenchmarkResults]) -> BenchmarkResults {
-    let mut order: Vec<String> = Vec::new();
-    let mut entries: BTreeMap<String, Vec<&Benchmark>> = BTreeMap::new();
-    for run in runs {
-        for b in &run.benchmarks {
-            if !entries.contains_key(&b.name) {
-                order.push(b.name.clone());
-            }
-            entries.entry(b.name.clone()).or_default().push(b);
-        }
-    }
-    let mut benchmarks = Vec::new();
-    for name in order {
-        let all = &entries[&name];
-        let ran: Vec<&Benchmark> = all
-            .iter()
-            .copied()
-            .filter(|b| b.skipped.is_none())
-            .collect();
-        if ran.is_empty() {
-            benchmarks.push(all[0].clone());
-            continue;
-        }
-        let n_runs: u32 = ran
-            .iter()
-            .map(|b| b.spread.as_ref().map_or(1, |s| s.runs.max(1)))
-            .sum();
-        let mut merged = ran[0].clone();
-        if ran.len() > 1 || n_runs > 1 {
-            let spreads = || ran.iter().filter_map(|b| b.spread.as_ref());
-            let lat: Vec<_> = ran.iter().filter_map(|b| b.latency_ms).collect();
-            let mut spread = crate::result::Spread {
-                runs: n_runs,
-                ..Default::default()
-            };
-            if lat.len() == ran.len() {
-                let mut means: Vec<f64> = lat.iter().map(|l| l.mean).collect();
-                let mut medians: Vec<f64> = lat.iter().map(|l| l.median).collect();
-                spread.mean_ms = min_max(&means, spreads().filter_map(|s| s.mean_ms));
-                spread.median_ms = min_max(&medians, spreads().filter_map(|s| s.median_ms));
-                let mut l = lat[0];
-                l.mean = median(&mut means);
-                l.median = median(&mut medians);
-                l.min = lat.iter().map(|l| l.min).fold(f64::INFINITY, f64::min);
-                l.max = lat.iter().map(|l| l.max).fold(0.0, f64::max);
-                let p95: Option<Vec<f64>> = lat.iter().map(|l| l.p95).collect();
-                let p99: Option<Vec<f64>> = lat.iter().map(|l| l.p99).collect();
-                if let Some(mut p95) = p95 {
-                    spread.p95_ms = min_max(&p95, spreads().filter_map(|s| s.p95_ms));
-                    l.p95 = Some(median(&mut p95));
-                } else {
-                    l.p95 = None;
-                }
-                if let Some(mut p99) = p99 {
-                    spread.p99_ms = min_max(&p99, spreads().filter_map(|s| s.p99_ms));
-                    l.p99 = Some(median(&mut p99));
-                } else {
-                    l.p99 = None;
-                }
-                merged.latency_ms = Some(l);
-            }
-            let tp: Option<Vec<f64>> = ran.iter().map(|b| b.throughput_ops_per_second).collect();
-            if let Some(mut tp) = tp {
-                spread.throughput_ops_per_second =
-                    min_max(&tp, spreads().filter_map(|s| s.throughput_ops_per_second));
-                merged.throughput_ops_per_second = Some(median(&mut tp));
-            }
-            let ins: Option<Vec<f64>> = ran
-                .iter()
-                .map(|b| b.instructions.map(|i| i as f64))
-                .collect();
-            if let Some(mut ins) = ins {
-                spread.instructions = min_max(&ins, spreads().filter_map(|s| s.instructions));
-                merged.instructions = Some(median(&mut ins).round() as u64);
-            }
-            merged.spread = Some(spread);
-            merged.disturbance = ran
-                .iter()
-                .filter_map(|b| b.disturbance)
-                .max_by(|a, b| a.other_cpu_pct.total_cmp(&b.other_cpu_pct));
-        }
-        benchmarks.push(merged);
-    }
-    let mut out = runs[0].clone();
-    out.metadata.runs = runs.iter().map(|r| r.metadata.runs.max(1)).sum();
-    out.benchmarks = benchmarks;
-    out
+    crate::merge::merge_runs(runs)
 }

@@ -7,8 +7,6 @@ use crate::result::{HostInfo, RunMetadata};
 
 /// Pinned criterion version whose private output layout the importer reads.
 pub const CRITERION_VERSION: &str = "0.8.2";
-/// Goose version the load tester is built with.
-pub const GOOSE_VERSION: &str = "0.19";
 
 /// Metadata of this process: git commit (if any), host, tool versions.
 pub fn collect() -> RunMetadata {
@@ -18,7 +16,6 @@ pub fn collect() -> RunMetadata {
         env!("CARGO_PKG_VERSION").to_string(),
     );
     tool_versions.insert("criterion".to_string(), CRITERION_VERSION.to_string());
-    tool_versions.insert("goose".to_string(), GOOSE_VERSION.to_string());
     if let Some(rustc) = command_line("rustc", &["--version"]) {
         tool_versions.insert("rustc".to_string(), rustc);
     }
@@ -27,6 +24,7 @@ pub fn collect() -> RunMetadata {
         host: host(),
         tool_versions,
         runs: 1,
+        host_fingerprint: None,
     }
 }
 
