@@ -4,8 +4,9 @@
 //! * A measured benchmark whose runs all carry a histogram gets the **merged distribution**:
 //!   the histograms are added and `median`/`p95`/`p99` are recomputed from the sum with
 //!   [`crate::hdr::quantile`] (the percentiles of the union of every run's operations, not a
-//!   median of per-run percentiles); `min`/`max` are the extremes over all runs and `mean` the
-//!   mean over every operation. Counts (iterations, errors, status codes, time) are summed.
+//!   median of per-run percentiles; [`crate::result::latency_with`], as for a single run);
+//!   `min`/`max` are the extremes over all runs and `mean` the mean over every operation.
+//!   Counts (iterations, errors, status codes, time, schedule) are summed.
 //! * Without histograms in every run (criterion per-sample entries, files converted from schema
 //!   version 1) each statistic becomes the median across runs, as no distribution exists to
 //!   merge.
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use crate::result::{
-    latency_of, Benchmark, BenchmarkResults, ErrorGroup, InstructionCount, LatencyMs, MinMax,
+    latency_with, Benchmark, BenchmarkResults, ErrorGroup, InstructionCount, LatencyMs, MinMax,
     PercentileBasis, SkippedBenchmark, Spread, StoredHistogram,
 };
 
@@ -124,26 +125,26 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
     };
     match histogram.as_ref().and_then(|h| Some((h, h.decode().ok()?))) {
         Some((stored, h)) => {
-            let from_histogram = latency_of(&h, stored.unit).unwrap_or(merged.latency_ms);
+            // Every run's exact extremes, the mean over all operations, percentiles of the sum.
             let counts: Vec<f64> = all
                 .iter()
                 .map(|b| b.sample_count.unwrap_or(0) as f64)
                 .collect();
             let total: f64 = counts.iter().sum();
-            merged.latency_ms = LatencyMs {
-                min: stat(|l| l.min).into_iter().fold(f64::INFINITY, f64::min),
-                max: stat(|l| l.max).into_iter().fold(0.0, f64::max),
-                mean: if total > 0.0 {
-                    lat.iter()
-                        .zip(&counts)
-                        .map(|(l, c)| l.mean * c)
-                        .sum::<f64>()
-                        / total
-                } else {
-                    from_histogram.mean
-                },
-                ..from_histogram
+            let min = stat(|l| l.min).into_iter().fold(f64::INFINITY, f64::min);
+            let max = stat(|l| l.max).into_iter().fold(0.0, f64::max);
+            let mean = if total > 0.0 {
+                lat.iter()
+                    .zip(&counts)
+                    .map(|(l, c)| l.mean * c)
+                    .sum::<f64>()
+                    / total
+            } else {
+                h.mean() * stored.unit.ms_per_unit()
             };
+            if let Some(l) = latency_with(&h, stored.unit, min, max, mean) {
+                merged.latency_ms = l;
+            }
             merged.sample_count = Some(h.len());
             merged.histogram = histogram;
             merged.iterations = all.iter().map(|b| b.iterations).sum();

@@ -349,15 +349,39 @@ impl StoredHistogram {
     }
 }
 
-/// Latency statistics of a histogram in `unit`: min, max and mean of the recorded values and
-/// percentiles by [`crate::hdr::quantile`] (the one percentile definition); `None` when empty.
+/// Latency statistics of a histogram in `unit`: min, max and mean of the recorded values (at
+/// the histogram's precision) and percentiles by [`crate::hdr::quantile`]; `None` when empty.
 pub fn latency_of(h: &Histogram<u64>, unit: HistogramUnit) -> Option<LatencyMs> {
     let ms = unit.ms_per_unit();
-    let q = |quantile: f64| crate::hdr::quantile(h, quantile).map(|v| v as f64 * ms);
+    latency_with(
+        h,
+        unit,
+        h.min() as f64 * ms,
+        h.max() as f64 * ms,
+        h.mean() * ms,
+    )
+}
+
+/// Latency statistics from exactly measured `min_ms`, `max_ms` and `mean_ms` (a recorder that
+/// keeps them beside its histogram) and percentiles of `h` by [`crate::hdr::quantile`], the one
+/// percentile definition, kept inside `[min_ms, max_ms]` (a histogram bucket's representative
+/// value can lie up to its precision beyond the exact extremes). Used for single runs and for
+/// merged baselines alike; `None` when `h` is empty.
+pub fn latency_with(
+    h: &Histogram<u64>,
+    unit: HistogramUnit,
+    min_ms: f64,
+    max_ms: f64,
+    mean_ms: f64,
+) -> Option<LatencyMs> {
+    let ms = unit.ms_per_unit();
+    let q = |quantile: f64| {
+        crate::hdr::quantile(h, quantile).map(|v| (v as f64 * ms).clamp(min_ms, max_ms.max(min_ms)))
+    };
     Some(LatencyMs {
-        min: h.min() as f64 * ms,
-        max: h.max() as f64 * ms,
-        mean: h.mean() * ms,
+        min: min_ms,
+        max: max_ms,
+        mean: mean_ms,
         median: q(0.5)?,
         p95: q(0.95),
         p99: q(0.99),
