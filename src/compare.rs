@@ -827,8 +827,8 @@ pub fn compare(
                 None,
                 Verdict::Missing,
                 format!(
-                    "skipped in the baseline ({}) and in the current run ({})",
-                    base.reason, cur.reason
+                    "skipped in the current run: {} (and in the baseline)",
+                    cur.reason
                 ),
             ));
         }

@@ -564,16 +564,26 @@ mod tests {
         assert!(t.latency.len() >= 3 && !t.throughput.is_empty() && t.resources.is_some());
     }
 
-    fn load_entry(name: &str, p95_ms: f64, rps: f64, success: f64) -> Benchmark {
-        let mut b = Benchmark::new(name, Kind::Load, "goose");
-        b.latency_ms = Some(crate::result::LatencyMs {
+    fn latency(p95_ms: f64) -> crate::result::LatencyMs {
+        crate::result::LatencyMs {
             min: p95_ms / 4.0,
             max: p95_ms * 2.0,
             mean: p95_ms / 2.0,
             median: p95_ms / 2.0,
             p95: Some(p95_ms),
             p99: Some(p95_ms * 1.5),
-        });
+        }
+    }
+
+    fn load_entry(name: &str, p95_ms: f64, rps: f64, success: f64) -> Benchmark {
+        let mut b = Benchmark::new(
+            name,
+            Kind::Load,
+            "goose",
+            latency(p95_ms),
+            crate::result::PercentileBasis::PerRequest,
+        );
+        b.iterations = 100;
         b.throughput_ops_per_second = Some(rps);
         b.success_rate = Some(success);
         b
@@ -584,7 +594,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/targets.toml");
         let t = Targets::load(&path).unwrap();
         let results = |health_p95: f64, success: f64, rss_mb: u64| BenchmarkResults {
-            schema_version: 1,
+            schema_version: crate::result::SCHEMA_VERSION,
+            skipped: Vec::new(),
+            instructions: Vec::new(),
             timestamp: String::new(),
             metadata: Default::default(),
             resources: Some(crate::result::ResourceUsage {
@@ -615,5 +627,90 @@ mod tests {
             .iter()
             .any(|m| m.contains("error rate") && m.contains("load/mixed_api")));
         assert!(bad.iter().any(|m| m.contains("memory idle")));
+    }
+
+    fn scenario(achieved_rps: f64, dropped: u64, from_due_p95_ms: f64) -> BenchmarkResults {
+        let mut b = load_entry("load/health_check", 2.0, achieved_rps, 100.0);
+        b.schedule = Some(crate::result::LoadSchedule {
+            target_rps: 20.0,
+            scheduled: 600,
+            dropped,
+            late: 0,
+        });
+        b.latency_from_due_ms = Some(latency(from_due_p95_ms));
+        BenchmarkResults::new(crate::result::Entries {
+            benchmarks: vec![b],
+            ..Default::default()
+        })
+    }
+
+    fn missed(r: &BenchmarkResults) -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/targets.toml");
+        check(&Targets::load(&path).unwrap(), r)
+            .into_iter()
+            .filter(|o| o.status == TargetStatus::Missed)
+            .map(|o| format!("{}: {}", o.target, o.detail))
+            .collect()
+    }
+
+    #[test]
+    fn achieved_rate_passes_at_exactly_95_percent_and_fails_below() {
+        assert!(rate_kept(19.0, 20.0, 95.0));
+        assert!(!rate_kept(18.999, 20.0, 95.0));
+        assert!(rate_kept(950.0, 1000.0, 95.0));
+        assert!(!rate_kept(949.99, 1000.0, 95.0));
+        assert_eq!(missed(&scenario(19.0, 0, 5.0)), Vec::<String>::new());
+        let below = missed(&scenario(18.99, 0, 5.0));
+        assert_eq!(below.len(), 1, "{below:?}");
+        assert!(below[0].contains("schedule") && below[0].contains("94.9% of the target 20"));
+    }
+
+    #[test]
+    fn dropped_requests_and_from_due_latency_are_named_misses() {
+        let dropped = missed(&scenario(20.0, 1, 5.0));
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert!(dropped[0].contains("1 of 600 scheduled requests dropped"));
+        let late = missed(&scenario(20.0, 0, 10.5));
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert!(late[0].contains("from due time") && late[0].contains("10.5"));
+    }
+
+    #[test]
+    fn a_scenario_with_zero_requests_fails() {
+        let r = BenchmarkResults::new(crate::result::Entries {
+            skipped: vec![crate::result::SkippedBenchmark::new(
+                "load/mixed_api",
+                Kind::Load,
+                "goose",
+                "the scenario made no request",
+            )],
+            ..Default::default()
+        });
+        let m = missed(&r);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].contains("made no request"));
+        // A skipped micro-benchmark is not a miss (Redis unreachable is not a load failure).
+        let r = BenchmarkResults::new(crate::result::Entries {
+            skipped: vec![crate::result::SkippedBenchmark::new(
+                "cache/read/redis_1kb",
+                Kind::Micro,
+                "criterion",
+                "redis unreachable",
+            )],
+            ..Default::default()
+        });
+        assert_eq!(missed(&r), Vec::<String>::new());
+    }
+
+    #[test]
+    fn render_names_each_miss_and_counts_them() {
+        let outcomes = check(&Targets::shipped(), &scenario(10.0, 3, 50.0));
+        let report = render(&outcomes, false);
+        assert_eq!(report.missed, 3, "{}", report.text);
+        assert!(report
+            .text
+            .contains("MISSED  scenario keeps its schedule [load/health_check]"));
+        assert!(!report.text.contains("not measured"));
+        assert!(report.text.ends_with("3 target(s) missed\n"));
     }
 }

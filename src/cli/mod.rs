@@ -135,6 +135,9 @@ pub(crate) enum Command {
         /// Result file.
         current: PathBuf,
     },
+    /// Print the JSON Schema of result files (schema version 2), generated from the types;
+    /// baselines/schema.json is this output.
+    Schema,
     /// Export a result file for Bencher (bmf) or github-action-benchmark.
     Export {
         /// Output format.
@@ -256,6 +259,11 @@ pub fn run() -> Result<ExitCode> {
             format,
         }),
         Command::Check { targets, current } => check::run(&targets, &current),
+        Command::Schema => {
+            let schema = aiops_bench::result::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Export {
             format,
             current,
