@@ -140,7 +140,7 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
                     .sum::<f64>()
                     / total
             } else {
-                h.mean() * stored.unit.ms_per_unit()
+                stored.unit.to_ms(h.mean())
             };
             if let Some(l) = latency_with(&h, stored.unit, min, max, mean) {
                 merged.latency_ms = l;

@@ -307,12 +307,18 @@ pub enum HistogramUnit {
 }
 
 impl HistogramUnit {
-    /// Milliseconds per recorded unit.
-    pub fn ms_per_unit(self) -> f64 {
+    /// Recorded units per millisecond.
+    pub fn per_ms(self) -> f64 {
         match self {
-            HistogramUnit::Ns => 1e-6,
-            HistogramUnit::Us => 1e-3,
+            HistogramUnit::Ns => 1e6,
+            HistogramUnit::Us => 1e3,
         }
+    }
+
+    /// `value` (in this unit) in milliseconds (a division: 200 ns is 0.0002 ms exactly as
+    /// printed, not 0.00019999999999999998).
+    pub fn to_ms(self, value: f64) -> f64 {
+        value / self.per_ms()
     }
 }
 
@@ -352,13 +358,12 @@ impl StoredHistogram {
 /// Latency statistics of a histogram in `unit`: min, max and mean of the recorded values (at
 /// the histogram's precision) and percentiles by [`crate::hdr::quantile`]; `None` when empty.
 pub fn latency_of(h: &Histogram<u64>, unit: HistogramUnit) -> Option<LatencyMs> {
-    let ms = unit.ms_per_unit();
     latency_with(
         h,
         unit,
-        h.min() as f64 * ms,
-        h.max() as f64 * ms,
-        h.mean() * ms,
+        unit.to_ms(h.min() as f64),
+        unit.to_ms(h.max() as f64),
+        unit.to_ms(h.mean()),
     )
 }
 
@@ -374,9 +379,9 @@ pub fn latency_with(
     max_ms: f64,
     mean_ms: f64,
 ) -> Option<LatencyMs> {
-    let ms = unit.ms_per_unit();
     let q = |quantile: f64| {
-        crate::hdr::quantile(h, quantile).map(|v| (v as f64 * ms).clamp(min_ms, max_ms.max(min_ms)))
+        crate::hdr::quantile(h, quantile)
+            .map(|v| unit.to_ms(v as f64).clamp(min_ms, max_ms.max(min_ms)))
     };
     Some(LatencyMs {
         min: min_ms,
