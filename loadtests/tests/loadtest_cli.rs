@@ -16,10 +16,20 @@ fn loadtest() -> Command {
     Command::cargo_bin("loadtest").expect("loadtest binary is built")
 }
 
+/// The result file, validated by the results library and by the published JSON Schema.
 fn read_results(path: &Path) -> BenchmarkResults {
     let bytes = std::fs::read(path).expect("the result file is written");
-    let results: BenchmarkResults =
-        serde_json::from_slice(&bytes).expect("the result file parses as BenchmarkResults");
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../baselines/schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "schema errors: {errors:#?}");
+    let results = aiops_bench::io::load(path).expect("the result file loads");
     assert_eq!(results.schema_version, SCHEMA_VERSION);
     assert!(!results.benchmarks.is_empty());
     results
