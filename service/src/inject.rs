@@ -179,11 +179,10 @@ mod active {
                 Some((Rule::Proportional { pct }, started, _)) => {
                     spin_for(started.elapsed().mul_f64(pct / 100.0));
                 }
-                Some((Rule::Tail { every, micros }, _, n)) => {
-                    if n % every == 0 {
-                        spin_for(Duration::from_micros(micros));
-                    }
+                Some((Rule::Tail { every, micros }, _, n)) if n % every == 0 => {
+                    spin_for(Duration::from_micros(micros));
                 }
+                Some((Rule::Tail { .. }, _, _)) => {}
             }
         }
     }
