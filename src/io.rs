@@ -104,8 +104,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<BenchmarkResults, ResultsError
 
 /// Convert a schema version 1 file to version 2: entries with a skip reason go to `skipped`,
 /// instruction-count entries (`deterministic_metric: instructions`) to `instructions`, entries
-/// without latency (nothing was measured) to `skipped` with that reason; the rest stay in
-/// `benchmarks` without their v1-only fields. No value is added that the file does not hold:
+/// without latency (nothing was measured) and v1 Goose entries whose median was a copy of the
+/// mean to `skipped` with that reason; the rest stay in `benchmarks` without their v1-only
+/// fields. No value is added that the file does not hold:
 /// v1 files have no histograms.
 pub fn from_v1(mut value: Value) -> Result<Value, String> {
     let obj = value
@@ -159,6 +160,18 @@ pub fn from_v1(mut value: Value) -> Result<Value, String> {
             ));
             continue;
         };
+        if b.get("source") == Some(&"goose".into())
+            && b.get("percentile_basis") == Some(&"per_sample".into())
+        {
+            // v1's Goose importer filled `median` with the mean when the load tester had no
+            // per-request record: not a measurement, so the entry has no latency to keep.
+            let reason = format!(
+                "schema version 1 load entry without per-request latencies (its median was a copy of its mean, {} ms); rerun the load test",
+                latency.get("mean").cloned().unwrap_or(Value::Null)
+            );
+            skipped.push(skip(&b, reason.into()));
+            continue;
+        }
         if b.get("percentile_basis").is_none_or(Value::is_null) {
             // v1 wrote a basis with every latency; a file without one is judged by what it holds.
             let basis = if latency.get("p95").is_none_or(Value::is_null) {
@@ -333,4 +346,33 @@ pub fn save(path: &Path, results: &BenchmarkResults, overwrite: bool) -> Result<
         let _ = std::fs::remove_file(&tmp);
         write_err(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1_goose_median_copied_from_the_mean_is_not_kept_as_a_measurement() {
+        let v1 = serde_json::json!({
+            "schema_version": 1,
+            "timestamp": "2026-01-01T00:00:00Z",
+            "metadata": {},
+            "benchmarks": [{
+                "name": "load/mixed_api/GET /", "kind": "load", "source": "goose",
+                "group": "load/mixed_api", "iterations": 10, "total_time_seconds": 1.0,
+                "latency_ms": {"min": 1.0, "max": 3.0, "mean": 2.0, "median": 2.0, "p95": null, "p99": null},
+                "percentile_basis": "per_sample", "throughput_ops_per_second": 10.0,
+                "success_rate": 100.0, "error_count": 0
+            }]
+        });
+        let r = parse(Path::new("v1.json"), &serde_json::to_vec(&v1).unwrap()).unwrap();
+        assert!(r.benchmarks.is_empty());
+        assert_eq!(r.skipped.len(), 1);
+        assert!(
+            r.skipped[0].reason.contains("copy of its mean"),
+            "{}",
+            r.skipped[0].reason
+        );
+    }
 }

@@ -275,6 +275,7 @@ fn bad_input_is_a_usage_error() {
         vec!["--url", "not a url"],
         vec!["--url", "ftp://127.0.0.1:21"],
         vec!["--scenario", "extreme"],
+        vec!["--targets", "/nonexistent/targets.toml"],
     ] {
         let output = loadtest().args(&args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
