@@ -98,41 +98,38 @@ fn bench_triage(c: &mut Criterion, id: &str, agent: &TriageAgent, fresh: bool, s
         .sample_size(samples);
     let probe = Probe::new(format!("agent/{id}"), WARM_UP);
     let mut seq = 0u64;
-    group.bench_function(id, |b| {
-        b.iter_custom(|iters| {
-            local_runtime().block_on(async {
-                let mut call = probe.call();
-                for _ in 0..iters {
-                    let event = if fresh {
-                        seq += 1;
-                        sample_event(seq)
-                    } else {
-                        sample_event(0)
-                    };
-                    let start = Instant::now();
-                    let result = agent.triage(&event).await;
-                    let elapsed = start.elapsed();
-                    match result {
-                        Ok(triage) if triage.from_cache == fresh => call.err(
-                            elapsed,
-                            if fresh {
-                                "unexpected cache hit for a new event"
-                            } else {
-                                "unexpected cache miss for a repeated event"
-                            },
-                        ),
-                        Ok(triage) => {
-                            black_box(triage);
-                            call.ok(elapsed);
-                        }
-                        Err(e) => call.err(elapsed, e),
+    support::bench(&mut group, id, probe, |probe, iters| {
+        local_runtime().block_on(async {
+            let mut call = probe.call();
+            for _ in 0..iters {
+                let event = if fresh {
+                    seq += 1;
+                    sample_event(seq)
+                } else {
+                    sample_event(0)
+                };
+                let start = Instant::now();
+                let result = agent.triage(&event).await;
+                let elapsed = start.elapsed();
+                match result {
+                    Ok(triage) if triage.from_cache == fresh => call.err(
+                        elapsed,
+                        if fresh {
+                            "unexpected cache hit for a new event"
+                        } else {
+                            "unexpected cache miss for a repeated event"
+                        },
+                    ),
+                    Ok(triage) => {
+                        black_box(triage);
+                        call.ok(elapsed);
                     }
+                    Err(e) => call.err(elapsed, e),
                 }
-                call.finish()
-            })
+            }
+            call.finish()
         })
     });
-    probe.finish();
     group.finish();
 }
 
@@ -167,43 +164,38 @@ fn bench_real_provider(c: &mut Criterion) {
     let mut per_token = LatencyRecorder::new(format!("agent/{}", "real_provider/ns_per_token"));
     let mut tokens = 0u64;
     let mut seq = 0u64;
-    group.bench_function(ID, |b| {
-        b.iter_custom(|iters| {
-            local_runtime().block_on(async {
-                let mut call = probe.call();
-                for _ in 0..iters {
-                    seq += 1;
-                    let request = ChatRequest {
-                        model: client.model().to_string(),
-                        messages: build_prompt(&sample_event(seq)),
-                        temperature: Some(0.0),
-                        max_tokens: Some(aiops_service::agent::MAX_ANSWER_TOKENS),
-                        stream: client.streaming(),
-                    };
-                    let start = Instant::now();
-                    let result = client.chat(request).await;
-                    let elapsed = start.elapsed();
-                    match result {
-                        Ok(response) => {
-                            call.ok(elapsed);
-                            ttft.record(response.time_to_first_token);
-                            let completion = u64::from(response.usage.completion_tokens);
-                            tokens += completion;
-                            if completion > 1 {
-                                let rest =
-                                    response.total.saturating_sub(response.time_to_first_token);
-                                per_token.record(rest / (completion as u32 - 1));
-                            }
+    let total = support::bench(&mut group, ID, probe, |probe, iters| {
+        local_runtime().block_on(async {
+            let mut call = probe.call();
+            for _ in 0..iters {
+                seq += 1;
+                let request = ChatRequest {
+                    model: client.model().to_string(),
+                    messages: build_prompt(&sample_event(seq)),
+                    temperature: Some(0.0),
+                    max_tokens: Some(aiops_service::agent::MAX_ANSWER_TOKENS),
+                    stream: client.streaming(),
+                };
+                let start = Instant::now();
+                let result = client.chat(request).await;
+                let elapsed = start.elapsed();
+                match result {
+                    Ok(response) => {
+                        call.ok(elapsed);
+                        ttft.record(response.time_to_first_token);
+                        let completion = u64::from(response.usage.completion_tokens);
+                        tokens += completion;
+                        if completion > 1 {
+                            let rest = response.total.saturating_sub(response.time_to_first_token);
+                            per_token.record(rest / (completion as u32 - 1));
                         }
-                        Err(e) => call.err(elapsed, e),
                     }
+                    Err(e) => call.err(elapsed, e),
                 }
-                call.finish()
-            })
+            }
+            call.finish()
         })
     });
-    let total = probe.count();
-    probe.finish();
     group.finish();
     if mode().measuring() && total > 0 {
         let s = per_token.summary();

@@ -169,22 +169,19 @@ fn bench_writes(c: &mut Criterion, cache: Arc<dyn Cache>, backend: &str, ttl: Op
         let probe = Probe::with_bytes(format!("cache/{id}"), WARM_UP, len);
         let mut next = 0usize;
         group.throughput(Throughput::Bytes(len));
-        group.bench_function(id.as_str(), |b| {
-            b.iter_custom(|iters| {
-                local_runtime().block_on(async {
-                    let mut call = probe.call();
-                    for _ in 0..iters {
-                        let key = &keys[next % KEYS];
-                        next += 1;
-                        let start = Instant::now();
-                        let result = cache.set(key, &value, ttl).await;
-                        call.result(start.elapsed(), &result);
-                    }
-                    call.finish()
-                })
+        support::bench(&mut group, id.as_str(), probe, |probe, iters| {
+            local_runtime().block_on(async {
+                let mut call = probe.call();
+                for _ in 0..iters {
+                    let key = &keys[next % KEYS];
+                    next += 1;
+                    let start = Instant::now();
+                    let result = cache.set(key, &value, ttl).await;
+                    call.result(start.elapsed(), &result);
+                }
+                call.finish()
             })
         });
-        probe.finish();
     }
     group.finish();
 }
@@ -209,30 +206,27 @@ fn bench_reads(c: &mut Criterion, cache: Arc<dyn Cache>, backend: &str, ttl: Opt
         let probe = Probe::with_bytes(format!("cache/{id}"), WARM_UP, len);
         let mut next = 0usize;
         group.throughput(Throughput::Bytes(len));
-        group.bench_function(id.as_str(), |b| {
-            b.iter_custom(|iters| {
-                local_runtime().block_on(async {
-                    let mut call = probe.call();
-                    for _ in 0..iters {
-                        let key = &keys[next % KEYS];
-                        next += 1;
-                        let start = Instant::now();
-                        let result = cache.get(key).await;
-                        let elapsed = start.elapsed();
-                        match result {
-                            Ok(Some(v)) => {
-                                black_box(v);
-                                call.ok(elapsed);
-                            }
-                            Ok(None) => call.err(elapsed, "miss on a preloaded key"),
-                            Err(e) => call.err(elapsed, e),
+        support::bench(&mut group, id.as_str(), probe, |probe, iters| {
+            local_runtime().block_on(async {
+                let mut call = probe.call();
+                for _ in 0..iters {
+                    let key = &keys[next % KEYS];
+                    next += 1;
+                    let start = Instant::now();
+                    let result = cache.get(key).await;
+                    let elapsed = start.elapsed();
+                    match result {
+                        Ok(Some(v)) => {
+                            black_box(v);
+                            call.ok(elapsed);
                         }
+                        Ok(None) => call.err(elapsed, "miss on a preloaded key"),
+                        Err(e) => call.err(elapsed, e),
                     }
-                    call.finish()
-                })
+                }
+                call.finish()
             })
         });
-        probe.finish();
     }
     group.finish();
 }
@@ -254,45 +248,39 @@ fn bench_redis_batches(c: &mut Criterion, redis: &RedisCache) {
 
     let id = format!("write_batch/redis_1kb_x{BATCH}");
     let probe = Probe::with_bytes(format!("cache/{id}"), WARM_UP, len * BATCH as u64);
-    group.bench_function(id.as_str(), |b| {
-        b.iter_custom(|iters| {
-            local_runtime().block_on(async {
-                let mut call = probe.call();
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let result = redis.set_many(&items, Some(REDIS_TTL)).await;
-                    call.result(start.elapsed(), &result);
-                }
-                call.finish()
-            })
+    support::bench(&mut group, id.as_str(), probe, |probe, iters| {
+        local_runtime().block_on(async {
+            let mut call = probe.call();
+            for _ in 0..iters {
+                let start = Instant::now();
+                let result = redis.set_many(&items, Some(REDIS_TTL)).await;
+                call.result(start.elapsed(), &result);
+            }
+            call.finish()
         })
     });
-    probe.finish();
 
     let id = format!("read_batch/redis_1kb_x{BATCH}");
     let probe = Probe::with_bytes(format!("cache/{id}"), WARM_UP, len * BATCH as u64);
-    group.bench_function(id.as_str(), |b| {
-        b.iter_custom(|iters| {
-            local_runtime().block_on(async {
-                let mut call = probe.call();
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let result = redis.get_many(&key_refs).await;
-                    let elapsed = start.elapsed();
-                    match result {
-                        Ok(values) if values.iter().all(Option::is_some) => {
-                            black_box(values);
-                            call.ok(elapsed);
-                        }
-                        Ok(_) => call.err(elapsed, "miss in a pipelined batch of written keys"),
-                        Err(e) => call.err(elapsed, e),
+    support::bench(&mut group, id.as_str(), probe, |probe, iters| {
+        local_runtime().block_on(async {
+            let mut call = probe.call();
+            for _ in 0..iters {
+                let start = Instant::now();
+                let result = redis.get_many(&key_refs).await;
+                let elapsed = start.elapsed();
+                match result {
+                    Ok(values) if values.iter().all(Option::is_some) => {
+                        black_box(values);
+                        call.ok(elapsed);
                     }
+                    Ok(_) => call.err(elapsed, "miss in a pipelined batch of written keys"),
+                    Err(e) => call.err(elapsed, e),
                 }
-                call.finish()
-            })
+            }
+            call.finish()
         })
     });
-    probe.finish();
     group.finish();
 }
 

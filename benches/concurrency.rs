@@ -61,37 +61,34 @@ fn bench_level(c: &mut Criterion, operation: &str, n: usize, op: Op) {
         .throughput(Throughput::Elements(n as u64));
     let id = format!("{operation}/{n}");
     let probe = Probe::new(format!("concurrency/{id}"), WARM_UP);
-    group.bench_function(id.as_str(), |b| {
-        b.iter_custom(|iters| {
-            runtime().block_on(async {
-                let mut call = probe.call();
-                let mut wall = Duration::ZERO;
-                for _ in 0..iters {
-                    let mut set: JoinSet<OpResult> = JoinSet::new();
-                    let issued = Instant::now();
-                    for _ in 0..n {
-                        let op = op.clone();
-                        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-                        set.spawn(async move { op(seq).await.map(|()| issued.elapsed()) });
-                    }
-                    let mut results = Vec::with_capacity(n);
-                    while let Some(joined) = set.join_next().await {
-                        results.push(joined);
-                    }
-                    wall += issued.elapsed();
-                    for joined in results {
-                        match joined {
-                            Ok(Ok(latency)) => call.ok_untimed(latency),
-                            Ok(Err(message)) => call.err_untimed(message),
-                            Err(e) => call.err_untimed(format!("task failed: {e}")),
-                        }
+    support::bench(&mut group, id.as_str(), probe, |probe, iters| {
+        runtime().block_on(async {
+            let mut call = probe.call();
+            let mut wall = Duration::ZERO;
+            for _ in 0..iters {
+                let mut set: JoinSet<OpResult> = JoinSet::new();
+                let issued = Instant::now();
+                for _ in 0..n {
+                    let op = op.clone();
+                    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+                    set.spawn(async move { op(seq).await.map(|()| issued.elapsed()) });
+                }
+                let mut results = Vec::with_capacity(n);
+                while let Some(joined) = set.join_next().await {
+                    results.push(joined);
+                }
+                wall += issued.elapsed();
+                for joined in results {
+                    match joined {
+                        Ok(Ok(latency)) => call.ok_untimed(latency),
+                        Ok(Err(message)) => call.err_untimed(message),
+                        Err(e) => call.err_untimed(format!("task failed: {e}")),
                     }
                 }
-                call.finish_with(wall)
-            })
+            }
+            call.finish_with(wall)
         })
     });
-    probe.finish();
     group.finish();
 }
 

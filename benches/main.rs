@@ -9,13 +9,17 @@
 //! `-- --quick` (under 2 minutes), `-- --test` (each benchmark once, CI smoke, writes no
 //! sidecar), `-- --list`, and a name filter (`-- cache/read`).
 //!
+//! `aiops-bench ab` runs this harness in its A/B mode (`AIOPS_AB=1`, see `ab.rs`): no
+//! criterion, each benchmark in slices on the driver's command.
+//!
 //! Beside criterion's estimates, each benchmark writes a per-operation latency sidecar
 //! (min/mean/median/p95/p99/max and grouped errors) to
 //! `target/criterion/aiops-latency/<component>__<operation>__<variant>.json`
 //! (see `aiops_bench::sidecar`); `aiops-bench collect` merges both.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 
+mod ab;
 mod agent;
 mod cache;
 mod concurrency;
@@ -33,4 +37,15 @@ criterion_group! {
     config = config();
     targets = cache::benches, agent::benches, webhook::benches, concurrency::benches
 }
-criterion_main!(suite);
+
+// `criterion_main!(suite)`, plus the A/B mode of `aiops-bench ab` (see ab.rs).
+fn main() {
+    if ab::requested() {
+        ab::hello();
+        suite();
+        ab::done();
+        return;
+    }
+    suite();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -31,6 +31,9 @@ pub struct RunMode {
     pub filter: Option<String>,
     /// `--exact`: the filter must equal the whole benchmark name.
     pub exact: bool,
+    /// Serving `aiops-bench ab` (environment variable [`crate::ab::ENV`]): benchmarks are run in
+    /// slices on the driver's command, criterion measures nothing and no sidecar is written.
+    pub ab: bool,
 }
 
 /// Criterion options that take a value (so their value is not mistaken for the name filter).
@@ -67,7 +70,13 @@ impl RunMode {
             quick: false,
             filter: None,
             exact: false,
+            ab: false,
         };
+        if crate::ab::requested() {
+            // The driver passes `--list` so that a harness without the A/B protocol only lists.
+            mode.ab = true;
+            return mode;
+        }
         let mut bench = false;
         let mut test = false;
         let mut args = args.into_iter();
@@ -105,6 +114,9 @@ impl RunMode {
     /// regular-expression syntax are assumed to match (criterion decides); plain text filters are
     /// matched as criterion does (substring, or equality with `--exact`).
     pub fn may_select(&self, name: &str) -> bool {
+        if self.ab {
+            return crate::ab::selects(name);
+        }
         match &self.filter {
             None => true,
             Some(filter) if self.exact => filter == name,
@@ -178,7 +190,7 @@ impl Probe {
 
     fn with_recorder(recorder: LatencyRecorder, warm_up: Duration) -> Probe {
         // `--quick` skips criterion's warm-up; `--test` runs each benchmark once and checks it.
-        let warm_up = if mode().quick || !mode().measuring() {
+        let warm_up = if mode().quick || mode().ab || !mode().measuring() {
             None
         } else {
             Some(warm_up)
@@ -209,6 +221,19 @@ impl Probe {
     /// Successful operations recorded so far.
     pub fn count(&self) -> u64 {
         self.state.borrow().recorder.count()
+    }
+
+    /// The benchmark's name (`component/operation/variant`).
+    pub fn name(&self) -> String {
+        self.state.borrow().recorder.name().to_string()
+    }
+
+    /// What was recorded since the last call (or since the start), leaving the probe empty:
+    /// one slice of an A/B run.
+    pub fn take_slice(&self) -> LatencyRecorder {
+        let mut state = self.state.borrow_mut();
+        let fresh = LatencyRecorder::new(state.recorder.name());
+        std::mem::replace(&mut state.recorder, fresh)
     }
 
     /// End the benchmark. Measuring runs write the sidecar (unless the benchmark did not run:
@@ -340,9 +365,35 @@ impl Call<'_> {
     }
 }
 
+/// Run one benchmark: with criterion (`iter_custom` over `routine`, then the sidecar), or, when
+/// serving `aiops-bench ab`, in slices on the driver's command. `routine(probe, iters)` runs
+/// `iters` operations, records each in `probe` and returns the time criterion should see.
+/// Returns the number of successful operations recorded.
+pub fn bench(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    probe: Probe,
+    mut routine: impl FnMut(&Probe, u64) -> Duration,
+) -> u64 {
+    if mode().ab {
+        crate::ab::serve(&probe, &mut routine);
+        return 0;
+    }
+    group.bench_function(id, |b| b.iter_custom(|iters| routine(&probe, iters)));
+    let count = probe.count();
+    probe.finish();
+    count
+}
+
 /// Record the skip of every benchmark in `names` that this run would have measured (the caller
 /// prints the loud line).
 pub fn skip_all(names: &[String], reason: &str) {
+    if mode().ab {
+        for name in names.iter().filter(|n| mode().may_select(n)) {
+            crate::ab::skipped(name, reason);
+        }
+        return;
+    }
     if !mode().measuring() {
         return;
     }

@@ -74,22 +74,19 @@ fn bench_sync(c: &mut Criterion, id: &str, bytes: u64, mut op: impl FnMut() -> R
         .measurement_time(MEASUREMENT)
         .throughput(Throughput::Bytes(bytes));
     let probe = Probe::with_bytes(format!("webhook/{id}"), WARM_UP, bytes);
-    group.bench_function(id, |b| {
-        b.iter_custom(|iters| {
-            let mut call = probe.call();
-            for _ in 0..iters {
-                let start = Instant::now();
-                let result = op();
-                let elapsed = start.elapsed();
-                match result {
-                    Ok(()) => call.ok(elapsed),
-                    Err(message) => call.err(elapsed, message),
-                }
+    support::bench(&mut group, id, probe, |probe, iters| {
+        let mut call = probe.call();
+        for _ in 0..iters {
+            let start = Instant::now();
+            let result = op();
+            let elapsed = start.elapsed();
+            match result {
+                Ok(()) => call.ok(elapsed),
+                Err(message) => call.err(elapsed, message),
             }
-            call.finish()
-        })
+        }
+        call.finish()
     });
-    probe.finish();
     group.finish();
 }
 
@@ -124,34 +121,31 @@ fn bench_ingest(c: &mut Criterion, id: &str, cache: Arc<dyn Cache>) {
     let probe = Probe::with_bytes(format!("webhook/{id}"), WARM_UP, body.len() as u64);
     let run = std::process::id();
     let mut seq = 0u64;
-    group.bench_function(id, |b| {
-        b.iter_custom(|iters| {
-            local_runtime().block_on(async {
-                let mut call = probe.call();
-                for _ in 0..iters {
-                    seq += 1;
-                    let mut headers = base.clone();
-                    let delivery = format!("bench-{run}-{seq}");
-                    headers.insert(
-                        "x-github-delivery",
-                        HeaderValue::from_str(&delivery).expect("ascii delivery id"),
-                    );
-                    let start = Instant::now();
-                    let result = ingest(&secrets, &headers, body, cache.as_ref()).await;
-                    let elapsed = start.elapsed();
-                    match result {
-                        Ok(events) => {
-                            black_box(events);
-                            call.ok(elapsed);
-                        }
-                        Err(message) => call.err(elapsed, message),
+    support::bench(&mut group, id, probe, |probe, iters| {
+        local_runtime().block_on(async {
+            let mut call = probe.call();
+            for _ in 0..iters {
+                seq += 1;
+                let mut headers = base.clone();
+                let delivery = format!("bench-{run}-{seq}");
+                headers.insert(
+                    "x-github-delivery",
+                    HeaderValue::from_str(&delivery).expect("ascii delivery id"),
+                );
+                let start = Instant::now();
+                let result = ingest(&secrets, &headers, body, cache.as_ref()).await;
+                let elapsed = start.elapsed();
+                match result {
+                    Ok(events) => {
+                        black_box(events);
+                        call.ok(elapsed);
                     }
+                    Err(message) => call.err(elapsed, message),
                 }
-                call.finish()
-            })
+            }
+            call.finish()
         })
     });
-    probe.finish();
     group.finish();
 }
 

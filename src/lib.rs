@@ -1,6 +1,7 @@
 //! `aiops_bench`: one result format for criterion and Goose output, baselines and a regression
 //! gate that does not cry wolf.
 
+pub mod ab;
 pub mod compare;
 pub mod disturbance;
 pub mod export;

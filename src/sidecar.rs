@@ -133,6 +133,16 @@ impl LatencyRecorder {
         self.histogram.len()
     }
 
+    /// Every successful operation recorded so far, in nanoseconds.
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.histogram
+    }
+
+    /// Failed operations recorded so far.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
     /// Merge another recorder's operations (for concurrent benchmarks).
     pub fn merge(&mut self, other: &LatencyRecorder) {
         self.histogram

@@ -65,6 +65,10 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Paired A/B of the criterion suite: BASE_REV (A) against the working tree (B) on this
+    /// machine, judged with confidence intervals; exit 1 on a regression, 3 inconclusive.
+    #[command(after_help = aiops_bench::ab::cli::AB_HELP)]
+    Ab(aiops_bench::ab::cli::AbArgs),
     /// Turn criterion output (plus the per-operation HDR sidecars) into one result file.
     Collect {
         /// Criterion output folder.
@@ -211,6 +215,7 @@ pub fn run() -> Result<ExitCode> {
         }
     };
     match cli.command {
+        Command::Ab(args) => Ok(ExitCode::from(aiops_bench::ab::cli::run(args)?)),
         Command::Collect {
             criterion_dir,
             baseline,

@@ -1,0 +1,128 @@
+//! The `aiops-bench ab` command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::{report, AbError, AbOptions};
+
+/// How verdicts are decided, for `--help`.
+pub const AB_HELP: &str = "\
+How it works:
+  A is BASE_REV, built in a cached git worktree (<target>/ab/worktrees/<commit>; the built
+  harness is kept in <target>/ab/bin/<commit> and reused); B is the working tree. Both run the
+  criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
+  slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
+  B A, ...). Every operation is timed into an HDR histogram. Both harnesses run with
+  address-space randomization off (and the same environment size), so identical code has an
+  identical memory layout: with it on, two processes of the same binary measured one benchmark
+  9.5% apart, consistently. A round in which other processes
+  used more than --max-disturbance of the CPUs is run again (at most a third of --rounds times; a machine busy all along stays busy).
+Verdicts, per benchmark:
+  For each round, B/A of the slices' median, p95 and p99; over the rounds, the Hodges-Lehmann
+  estimate of those ratios with a distribution-free --confidence interval (Wilcoxon).
+    regressed     the interval's lower bound is above +threshold (median: --threshold,
+                  p95/p99: --tail-threshold), or operations fail on B only     (exit 1)
+    improved      the median's upper bound is below -threshold
+    unchanged     the median's whole interval lies within +-threshold
+    inconclusive  the median's interval crosses the threshold: this run cannot tell; rerun
+                  with more --rounds or on a quieter machine                   (exit 3)
+  Tails only add regressions they are sure of: a noisy p99 never makes a row inconclusive.
+Exit codes: 0 no regression, 1 regression, 2 bad input or a failed build, 3 inconclusive.
+Examples:
+  aiops-bench ab origin/main                        the whole suite (about 5 minutes here)
+  aiops-bench ab HEAD --filter '^webhook/parse'     a few benchmarks, under 2 minutes
+  aiops-bench ab HEAD --env-b AIOPS_INJECT_SLOWDOWN=webhook.parse:5   prove the gate";
+
+/// Output format of the report on stdout.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum AbFormat {
+    /// Plain table.
+    Table,
+    /// Markdown (pull-request summaries).
+    Markdown,
+    /// JSON (the whole report).
+    Json,
+}
+
+/// `aiops-bench ab` arguments.
+#[derive(Args, Debug)]
+pub struct AbArgs {
+    /// Base revision (A): a commit, branch or tag, for example origin/main or HEAD~1.
+    pub base_rev: String,
+    /// Only benchmarks whose full name matches this regular expression.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// KEY=VALUE set in side B's environment only (repeatable).
+    #[arg(long = "env-b", value_name = "KEY=VALUE", value_parser = super::parse_env)]
+    pub env_b: Vec<(String, String)>,
+    /// Measured rounds per benchmark (at least 6).
+    #[arg(long, default_value_t = 12)]
+    pub rounds: usize,
+    /// Milliseconds per slice (one side's turn).
+    #[arg(long, default_value_t = 150)]
+    pub slice_ms: u64,
+    /// Two-sided confidence level of the intervals.
+    #[arg(long, default_value_t = 0.99)]
+    pub confidence: f64,
+    /// Threshold of the median, in percent.
+    #[arg(long, default_value_t = 3.0)]
+    pub threshold: f64,
+    /// Threshold of p95 and p99, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub tail_threshold: f64,
+    /// Rerun a round when other processes used more than this share of the CPUs (percent of
+    /// all cores) during one of its slices.
+    #[arg(long, default_value_t = 25.0)]
+    pub max_disturbance: f64,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = AbFormat::Table)]
+    pub format: AbFormat,
+    /// Also write the whole report as JSON to this file.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Run the command; returns the exit code (0, 1 or 3) or an error (exit 2).
+pub fn run(args: AbArgs) -> Result<u8, AbError> {
+    let options = AbOptions {
+        base_rev: args.base_rev,
+        filter: args.filter,
+        env_b: args.env_b,
+        rounds: args.rounds,
+        slice_ms: args.slice_ms,
+        confidence: args.confidence,
+        threshold_pct: args.threshold,
+        tail_threshold_pct: args.tail_threshold,
+        max_disturbance_pct: args.max_disturbance,
+    };
+    options.validate()?;
+    if let Some(path) = &args.output {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(AbError::BadOption(format!(
+                    "--output {}: folder {} does not exist",
+                    path.display(),
+                    parent.display()
+                )));
+            }
+        }
+    }
+    let cwd = std::env::current_dir().map_err(|e| AbError::Io(format!("current folder: {e}")))?;
+    let report = super::run(&cwd, &options)?;
+    if let Some(path) = &args.output {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, report::json(&report))
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| AbError::Io(format!("writing {}: {e}", path.display())))?;
+    }
+    print!(
+        "{}",
+        match args.format {
+            AbFormat::Table => report::table(&report),
+            AbFormat::Markdown => report::markdown(&report),
+            AbFormat::Json => report::json(&report) + "\n",
+        }
+    );
+    Ok(report.exit_code())
+}

@@ -1,0 +1,729 @@
+//! `aiops-bench ab BASE_REV`: a paired A/B run of the criterion suite, base revision (A) against
+//! the working tree (B), on this machine, judged per benchmark with confidence intervals.
+//!
+//! How it works:
+//! 1. Build: the base in a cached git worktree, the head from the working tree (see [`build`]).
+//! 2. Run: both harnesses start in their A/B mode and set up each benchmark in the same order.
+//!    For every benchmark, one warm-up slice per side, then `rounds` rounds of one slice per
+//!    side back to back (A B, then B A, alternating, so neither side always goes first). A
+//!    slice is a few hundred milliseconds of operations, each timed into an HDR histogram.
+//!    A round in which either slice was disturbed (other processes or the hypervisor used more
+//!    than `max_disturbance_pct` of the CPUs) is run again, up to `rounds / 3` extra times (a machine busy all along stays busy; the
+//!    report counts the rounds kept disturbed).
+//! 3. Judge: per round, the ratio B/A of the slices' median, p95 and p99; over the rounds, the
+//!    Hodges–Lehmann estimate of the log ratios and its distribution-free confidence interval
+//!    (see [`stats`]). A statistic has *regressed* only when the interval's lower bound is past
+//!    its threshold; it is *unchanged* when the whole interval lies within ± the threshold.
+//!    The median decides `inconclusive` (its interval crosses the threshold: this run cannot
+//!    tell); the tails only add regressions they are sure of.
+//!
+//! Exit codes: 0 no regression, 1 regression, 2 bad input, 3 inconclusive.
+
+pub mod build;
+pub mod cli;
+pub mod report;
+pub mod session;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use session::{Message, Side, Slice};
+use stats::RatioInterval;
+
+/// Why an A/B run could not be made (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum AbError {
+    /// Not inside a git repository.
+    #[error("not inside a git repository ({0}): run aiops-bench ab from a clone of the project")]
+    NotARepository(String),
+    /// The base revision does not resolve.
+    #[error("base revision '{0}': {1}")]
+    BadRevision(String, String),
+    /// An option is out of range.
+    #[error("{0}")]
+    BadOption(String),
+    /// A side did not build.
+    #[error("building {0} failed: {1}")]
+    Build(String, String),
+    /// The base's harness does not speak the A/B protocol.
+    #[error("{0}; pick a base revision that has `aiops-bench ab` (its benches/ab.rs)")]
+    NoProtocol(String),
+    /// A harness failed while running.
+    #[error("side {0} failed: {1}")]
+    SideFailed(&'static str, String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What to run and how to judge it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbOptions {
+    /// Base revision as given.
+    pub base_rev: String,
+    /// Regular expression over benchmark names; `None` runs every benchmark.
+    pub filter: Option<String>,
+    /// Environment variables for side B only.
+    pub env_b: Vec<(String, String)>,
+    /// Measured rounds per benchmark.
+    pub rounds: usize,
+    /// Length of one slice in milliseconds.
+    pub slice_ms: u64,
+    /// Two-sided confidence of the intervals (0–1).
+    pub confidence: f64,
+    /// Threshold of the median, in percent.
+    pub threshold_pct: f64,
+    /// Threshold of p95 and p99, in percent.
+    pub tail_threshold_pct: f64,
+    /// A round whose slices saw more CPU use by others than this (% of all cores) is rerun.
+    pub max_disturbance_pct: f64,
+}
+
+impl AbOptions {
+    /// Check ranges; the message names the flag.
+    pub fn validate(&self) -> Result<(), AbError> {
+        let bad = |m: String| Err(AbError::BadOption(m));
+        if self.rounds < 6 {
+            return bad(format!(
+                "--rounds {}: at least 6 rounds are needed for a confidence interval",
+                self.rounds
+            ));
+        }
+        if !(20..=60_000).contains(&self.slice_ms) {
+            return bad(format!("--slice-ms {}: use 20 to 60000", self.slice_ms));
+        }
+        if !(self.confidence > 0.5 && self.confidence < 1.0) {
+            return bad(format!(
+                "--confidence {}: use a level between 0.5 and 1, e.g. 0.99",
+                self.confidence
+            ));
+        }
+        for (flag, v) in [
+            ("--threshold", self.threshold_pct),
+            ("--tail-threshold", self.tail_threshold_pct),
+            ("--max-disturbance", self.max_disturbance_pct),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("{flag} {v}: use a percentage of 0 or more"));
+            }
+        }
+        if let Some(f) = &self.filter {
+            regex::Regex::new(f).map_err(|e| AbError::BadOption(format!("--filter '{f}': {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse `KEY=VALUE` (for `--env-b`).
+pub fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
+/// Verdict of one statistic or one benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbVerdict {
+    /// B is slower beyond the threshold, with the stated confidence.
+    Regressed,
+    /// B is faster beyond the threshold, with the stated confidence.
+    Improved,
+    /// The whole interval lies within ± the threshold.
+    Unchanged,
+    /// The interval crosses the threshold: this run cannot tell.
+    Inconclusive,
+}
+
+/// One statistic's paired comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatComparison {
+    /// `median`, `p95` or `p99`.
+    pub statistic: String,
+    /// Ratio B/A with its interval.
+    pub ratio: RatioInterval,
+    /// Threshold applied, in percent.
+    pub threshold_pct: f64,
+    /// Verdict of this statistic.
+    pub verdict: AbVerdict,
+}
+
+/// One side's totals over the measured rounds of a benchmark.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SideTotals {
+    /// Successful operations.
+    pub operations: u64,
+    /// Failed operations by message.
+    pub errors: BTreeMap<String, u64>,
+    /// Median of every operation of every measured round, ns.
+    pub median_ns: Option<u64>,
+    /// p95 of every operation, ns.
+    pub p95_ns: Option<u64>,
+    /// p99 of every operation, ns.
+    pub p99_ns: Option<u64>,
+    /// Every operation of the measured rounds (`aiops_bench::hdr` encoding).
+    pub histogram: String,
+}
+
+/// One benchmark's A/B result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbBenchmark {
+    /// Full benchmark name.
+    pub name: String,
+    /// Overall verdict (see the module documentation).
+    pub verdict: AbVerdict,
+    /// Why, in words.
+    pub reason: String,
+    /// Median, p95 and p99.
+    pub statistics: Vec<StatComparison>,
+    /// Side A (base).
+    pub a: SideTotals,
+    /// Side B (head).
+    pub b: SideTotals,
+    /// Rounds rerun because they were disturbed.
+    pub rerun_rounds: usize,
+    /// Rounds that were still disturbed when the rerun budget ran out (kept).
+    pub disturbed_rounds: usize,
+}
+
+/// A benchmark that was not compared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbSkipped {
+    /// Full benchmark name.
+    pub name: String,
+    /// Why it was not compared.
+    pub reason: String,
+}
+
+/// The whole A/B run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbReport {
+    /// How it was run.
+    pub options: AbOptions,
+    /// The base commit (A).
+    pub base_commit: String,
+    /// `HEAD` of the working tree (B), when known.
+    pub head_commit: Option<String>,
+    /// Whether B had uncommitted changes.
+    pub head_dirty: bool,
+    /// When the run started (RFC 3339).
+    pub timestamp: String,
+    /// Seconds spent running the benchmarks (builds excluded).
+    pub run_seconds: f64,
+    /// Whether the harnesses ran without address-space randomization (Linux; where a sandbox
+    /// forbids it, a process's layout can bias a benchmark by several percent).
+    pub address_randomization_off: bool,
+    /// Compared benchmarks, in run order.
+    pub benchmarks: Vec<AbBenchmark>,
+    /// Benchmarks not compared.
+    pub skipped: Vec<AbSkipped>,
+}
+
+impl AbReport {
+    /// 1 regression, 3 inconclusive (or nothing compared), else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self
+            .benchmarks
+            .iter()
+            .any(|b| b.verdict == AbVerdict::Regressed)
+        {
+            1
+        } else if self.benchmarks.is_empty()
+            || self
+                .benchmarks
+                .iter()
+                .any(|b| b.verdict == AbVerdict::Inconclusive)
+        {
+            3
+        } else {
+            0
+        }
+    }
+
+    /// Count of benchmarks with `verdict`.
+    pub fn count(&self, verdict: AbVerdict) -> usize {
+        self.benchmarks
+            .iter()
+            .filter(|b| b.verdict == verdict)
+            .count()
+    }
+}
+
+fn judge_stat(statistic: &str, ratio: RatioInterval, threshold_pct: f64) -> StatComparison {
+    let verdict = if ratio.lower_pct() > threshold_pct {
+        AbVerdict::Regressed
+    } else if ratio.upper_pct() < -threshold_pct {
+        AbVerdict::Improved
+    } else if ratio.upper_pct() <= threshold_pct && ratio.lower_pct() >= -threshold_pct {
+        AbVerdict::Unchanged
+    } else {
+        AbVerdict::Inconclusive
+    };
+    StatComparison {
+        statistic: statistic.to_string(),
+        ratio,
+        threshold_pct,
+        verdict,
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn totals(slices: &[&Slice]) -> SideTotals {
+    let mut h = new_histogram();
+    let mut errors = BTreeMap::new();
+    for s in slices {
+        // Same bounds on both ends: adding cannot fail; saturate rather than panic if it did.
+        if h.add(&s.histogram).is_err() {
+            for v in s.histogram.iter_recorded() {
+                h.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+        for (m, c) in &s.errors {
+            *errors.entry(m.clone()).or_insert(0) += c;
+        }
+    }
+    SideTotals {
+        operations: h.len(),
+        errors,
+        median_ns: crate::hdr::quantile(&h, 0.5),
+        p95_ns: crate::hdr::quantile(&h, 0.95),
+        p99_ns: crate::hdr::quantile(&h, 0.99),
+        histogram: crate::hdr::encode(&h).unwrap_or_default(),
+    }
+}
+
+/// Judge one benchmark from its measured rounds `(a, b)`.
+pub fn judge(name: &str, rounds: &[(Slice, Slice)], o: &AbOptions) -> AbBenchmark {
+    let a: Vec<&Slice> = rounds.iter().map(|(a, _)| a).collect();
+    let b: Vec<&Slice> = rounds.iter().map(|(_, b)| b).collect();
+    let (a_tot, b_tot) = (totals(&a), totals(&b));
+    let mut statistics = Vec::new();
+    for (label, q, thr) in [
+        ("median", 0.5, o.threshold_pct),
+        ("p95", 0.95, o.tail_threshold_pct),
+        ("p99", 0.99, o.tail_threshold_pct),
+    ] {
+        let pairs: Vec<(f64, f64)> = rounds
+            .iter()
+            .filter_map(|(a, b)| {
+                Some((
+                    crate::hdr::quantile(&a.histogram, q)? as f64,
+                    crate::hdr::quantile(&b.histogram, q)? as f64,
+                ))
+            })
+            .collect();
+        if let Some(ratio) = stats::paired_ratio(&pairs, o.confidence) {
+            statistics.push(judge_stat(label, ratio, thr));
+        }
+    }
+    let a_failed: u64 = a_tot.errors.values().sum();
+    let b_failed: u64 = b_tot.errors.values().sum();
+    let conf = o.confidence * 100.0;
+    let (verdict, reason) = if b_failed > 0 && a_failed == 0 {
+        let first = b_tot.errors.keys().next().cloned().unwrap_or_default();
+        (
+            AbVerdict::Regressed,
+            format!("{b_failed} operations failed on B only (e.g. '{first}')"),
+        )
+    } else if let Some(s) = statistics
+        .iter()
+        .find(|s| s.verdict == AbVerdict::Regressed)
+    {
+        (
+            AbVerdict::Regressed,
+            format!(
+                "{} {:+.1}% (at {conf:.0}% confidence at least {:+.1}%, threshold {:.0}%)",
+                s.statistic,
+                s.ratio.change_pct(),
+                s.ratio.lower_pct(),
+                s.threshold_pct
+            ),
+        )
+    } else if let Some(m) = statistics.iter().find(|s| s.statistic == "median") {
+        let interval = format!(
+            "median {:+.1}% [{:+.1}%, {:+.1}%]",
+            m.ratio.change_pct(),
+            m.ratio.lower_pct(),
+            m.ratio.upper_pct()
+        );
+        let reason = match m.verdict {
+            AbVerdict::Improved => format!("{interval}: faster beyond {:.0}%", m.threshold_pct),
+            AbVerdict::Unchanged => {
+                format!("{interval}: no change of ±{:.0}% or more", m.threshold_pct)
+            }
+            _ => format!(
+                "{interval} crosses the ±{:.0}% threshold: this run cannot tell (more --rounds, or a quieter machine)",
+                m.threshold_pct
+            ),
+        };
+        (m.verdict, reason)
+    } else {
+        (
+            AbVerdict::Inconclusive,
+            "no round had successful operations on both sides".to_string(),
+        )
+    };
+    AbBenchmark {
+        name: name.to_string(),
+        verdict,
+        reason,
+        statistics,
+        a: a_tot,
+        b: b_tot,
+        rerun_rounds: 0,
+        disturbed_rounds: 0,
+    }
+}
+
+fn disturbed(s: &Slice, max: f64) -> bool {
+    s.disturbance_pct.is_some_and(|d| d > max)
+}
+
+/// Measure one benchmark on both sides (both already said `ready NAME`).
+fn measure(name: &str, a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<AbBenchmark, AbError> {
+    // Warm-up: one slice each, discarded.
+    a.slice(o.slice_ms)?;
+    b.slice(o.slice_ms)?;
+    let mut rounds = Vec::with_capacity(o.rounds);
+    let (mut reruns, mut kept_disturbed) = (0usize, 0usize);
+    let mut i = 0usize;
+    while rounds.len() < o.rounds {
+        let (sa, sb) = if i % 2 == 0 {
+            let sa = a.slice(o.slice_ms)?;
+            (sa, b.slice(o.slice_ms)?)
+        } else {
+            let sb = b.slice(o.slice_ms)?;
+            (a.slice(o.slice_ms)?, sb)
+        };
+        i += 1;
+        let noisy = disturbed(&sa, o.max_disturbance_pct) || disturbed(&sb, o.max_disturbance_pct);
+        if noisy && reruns < o.rounds / 3 {
+            reruns += 1;
+            continue;
+        }
+        if noisy {
+            kept_disturbed += 1;
+        }
+        rounds.push((sa, sb));
+    }
+    let mut result = judge(name, &rounds, o);
+    result.rerun_rounds = reruns;
+    result.disturbed_rounds = kept_disturbed;
+    Ok(result)
+}
+
+/// Run the A/B with two built harnesses (`bin_a` base, `bin_b` head) and judge it.
+pub fn run_sides(
+    bin_a: &Path,
+    bin_b: &Path,
+    dir: &Path,
+    logs: &Path,
+    o: &AbOptions,
+) -> Result<(Vec<AbBenchmark>, Vec<AbSkipped>, f64), AbError> {
+    std::fs::create_dir_all(logs)
+        .map_err(|e| AbError::Io(format!("creating {}: {e}", logs.display())))?;
+    let started = Instant::now();
+    let filter = o.filter.as_deref();
+    let pad = session::padding_for(&o.env_b);
+    let mut a = Side::start("A", bin_a, dir, filter, &pad, logs.join("a.stderr"))?;
+    let mut b = Side::start("B", bin_b, dir, filter, &o.env_b, logs.join("b.stderr"))?;
+    let setup = Duration::from_secs(300);
+    for side in [&mut a, &mut b] {
+        match side.recv(setup) {
+            Ok(Message::Hello) => {}
+            Ok(other) => {
+                return Err(AbError::NoProtocol(format!(
+                    "side {} began with {other:?} instead of the A/B greeting",
+                    side.label
+                )))
+            }
+            Err(_) if side.label == "A" => {
+                return Err(AbError::NoProtocol(format!(
+                    "the base's benchmark harness does not speak the A/B protocol (it only listed its benchmarks); stderr:\n{}",
+                    side.log_tail()
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut results = Vec::new();
+    let mut skipped = Vec::new();
+    let mut next_a = a.recv(setup)?;
+    let mut next_b = b.recv(setup)?;
+    let mut seen_a: Vec<String> = Vec::new();
+    let mut seen_b: Vec<String> = Vec::new();
+    loop {
+        match (&next_a, &next_b) {
+            (Message::Done, Message::Done) => break,
+            (Message::Skip(n, why), _) => {
+                skipped.push(AbSkipped {
+                    name: n.clone(),
+                    reason: format!("cannot run on A: {why}"),
+                });
+                next_a = a.recv(setup)?;
+            }
+            (_, Message::Skip(n, why)) => {
+                if !skipped.iter().any(|s| &s.name == n) {
+                    skipped.push(AbSkipped {
+                        name: n.clone(),
+                        reason: format!("cannot run on B: {why}"),
+                    });
+                }
+                next_b = b.recv(setup)?;
+            }
+            (Message::Ready(x), Message::Ready(y)) if x == y => {
+                let name = x.clone();
+                let n = results.len() + 1;
+                let t = Instant::now();
+                let r = measure(&name, &mut a, &mut b, o)?;
+                eprintln!(
+                    "ab: [{n}] {name}: {:?} — {} ({:.1} s)",
+                    r.verdict,
+                    r.reason,
+                    t.elapsed().as_secs_f64()
+                );
+                results.push(r);
+                seen_a.push(name.clone());
+                seen_b.push(name);
+                a.send("next")?;
+                b.send("next")?;
+                next_a = a.recv(setup)?;
+                next_b = b.recv(setup)?;
+            }
+            // Names differ, or one side is done: step the side whose benchmark the other does
+            // not have (the base first), so both line up again.
+            (Message::Ready(x), _) => {
+                skipped.push(AbSkipped {
+                    name: x.clone(),
+                    reason: "only in A (base), or run in another order by B".into(),
+                });
+                seen_a.push(x.clone());
+                a.send("next")?;
+                next_a = a.recv(setup)?;
+            }
+            (_, Message::Ready(y)) => {
+                skipped.push(AbSkipped {
+                    name: y.clone(),
+                    reason: "only in B (head)".into(),
+                });
+                seen_b.push(y.clone());
+                b.send("next")?;
+                next_b = b.recv(setup)?;
+            }
+            (x, y) => {
+                return Err(AbError::SideFailed(
+                    "A",
+                    format!("protocol out of step: A said {x:?}, B said {y:?}"),
+                ))
+            }
+        }
+    }
+    Ok((results, skipped, started.elapsed().as_secs_f64()))
+}
+
+/// Build both sides and run the A/B from the repository containing `cwd`.
+pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
+    o.validate()?;
+    let root = build::repo_root(cwd)?;
+    let base_commit = build::resolve(&root, &o.base_rev)?;
+    let (head_commit, head_dirty) = build::head_state(&root);
+    let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let target = build::target_dir(&root);
+    let bin_a = build::base_binary(&root, &target, &base_commit)?;
+    let bin_b = build::head_binary(&root, &target)?;
+    let logs: PathBuf = target.join("ab").join("logs");
+    eprintln!(
+        "ab: A = {} ({}), B = working tree{}; {} rounds of {} ms per side per benchmark",
+        o.base_rev,
+        &base_commit[..12],
+        if o.env_b.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " with {}",
+                o.env_b
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        },
+        o.rounds,
+        o.slice_ms
+    );
+    let address_randomization_off = session::aslr_off();
+    if !address_randomization_off {
+        eprintln!(
+            "ab: warning: cannot turn address-space randomization off here; a process's memory \
+             layout can bias single benchmarks by several percent (see --help)"
+        );
+    }
+    let (benchmarks, skipped, run_seconds) = run_sides(&bin_a, &bin_b, &root, &logs, o)?;
+    Ok(AbReport {
+        options: o.clone(),
+        base_commit,
+        head_commit,
+        head_dirty,
+        timestamp,
+        run_seconds,
+        address_randomization_off,
+        benchmarks,
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> AbOptions {
+        AbOptions {
+            base_rev: "HEAD".into(),
+            filter: None,
+            env_b: Vec::new(),
+            rounds: 12,
+            slice_ms: 200,
+            confidence: 0.99,
+            threshold_pct: 3.0,
+            tail_threshold_pct: 10.0,
+            max_disturbance_pct: 25.0,
+        }
+    }
+
+    /// A slice of `n` operations around `base_ns` (a deterministic spread of ±10 %), every
+    /// `tail_every`-th one `tail_ns` slower.
+    fn slice(n: u64, base_ns: f64, seed: u64, tail_every: u64, tail_ns: u64) -> Slice {
+        let mut h = new_histogram();
+        for i in 0..n {
+            let wobble = ((i * 7919 + seed * 104_729) % 201) as f64 / 1000.0 - 0.1;
+            let mut v = (base_ns * (1.0 + wobble)) as u64;
+            if tail_every > 0 && (i + 1) % tail_every == 0 {
+                v += tail_ns;
+            }
+            h.record(v).unwrap();
+        }
+        Slice {
+            histogram: h,
+            errors: Vec::new(),
+            elapsed_ns: 200_000_000,
+            disturbance_pct: Some(0.0),
+        }
+    }
+
+    /// Rounds whose machine speed drifts by up to ±8 % from round to round (the same for both
+    /// sides of a round), B `factor` times A.
+    fn rounds(factor: f64, tail_every: u64, tail_ns: u64) -> Vec<(Slice, Slice)> {
+        (0..12)
+            .map(|r| {
+                let machine = 1.0 + ((r * 37) % 17) as f64 / 100.0 - 0.08;
+                let base = 35_000.0 * machine;
+                (
+                    slice(4000, base, r, 0, 0),
+                    slice(4000, base * factor, r + 100, tail_every, tail_ns),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identical_sides_are_unchanged_despite_drift() {
+        let b = judge("webhook/parse/x", &rounds(1.0, 0, 0), &options());
+        assert_eq!(b.verdict, AbVerdict::Unchanged, "{}", b.reason);
+    }
+
+    #[test]
+    fn five_percent_slower_is_a_regression() {
+        let b = judge("webhook/parse/x", &rounds(1.05, 0, 0), &options());
+        assert_eq!(b.verdict, AbVerdict::Regressed, "{}", b.reason);
+        assert!(b.reason.starts_with("median"), "{}", b.reason);
+    }
+
+    #[test]
+    fn faster_is_an_improvement_not_a_regression() {
+        let b = judge("webhook/parse/x", &rounds(0.9, 0, 0), &options());
+        assert_eq!(b.verdict, AbVerdict::Improved, "{}", b.reason);
+    }
+
+    #[test]
+    fn a_tail_of_one_in_twenty_is_caught_with_the_median_unchanged() {
+        let b = judge("webhook/parse/x", &rounds(1.0, 20, 1_000_000), &options());
+        assert_eq!(b.verdict, AbVerdict::Regressed, "{}", b.reason);
+        let median = b
+            .statistics
+            .iter()
+            .find(|s| s.statistic == "median")
+            .unwrap();
+        assert!(median.ratio.change_pct().abs() < 1.0, "{median:?}");
+        assert!(b.reason.starts_with("p99"), "{}", b.reason);
+    }
+
+    #[test]
+    fn noise_larger_than_the_threshold_is_inconclusive() {
+        // B's rounds move ±15 % independently of A's: no interval within ±3 %.
+        let rs: Vec<(Slice, Slice)> = (0..12)
+            .map(|r| {
+                let noise = 1.0 + (((r * 53) % 31) as f64 - 15.0) / 100.0;
+                (
+                    slice(4000, 35_000.0, r, 0, 0),
+                    slice(4000, 35_000.0 * noise, r + 100, 0, 0),
+                )
+            })
+            .collect();
+        let b = judge("cache/read/redis_1kb", &rs, &options());
+        assert_eq!(b.verdict, AbVerdict::Inconclusive, "{}", b.reason);
+    }
+
+    #[test]
+    fn failures_on_b_only_are_a_regression() {
+        let mut rs = rounds(1.0, 0, 0);
+        rs[3].1.errors.push(("timeout".into(), 2));
+        let b = judge("cache/read/redis_1kb", &rs, &options());
+        assert_eq!(b.verdict, AbVerdict::Regressed);
+        assert!(b.reason.contains("failed on B only"), "{}", b.reason);
+    }
+
+    #[test]
+    fn exit_codes_follow_the_worst_verdict() {
+        let o = options();
+        let mut report = AbReport {
+            options: o.clone(),
+            base_commit: "0".repeat(40),
+            head_commit: None,
+            head_dirty: false,
+            timestamp: String::new(),
+            run_seconds: 1.0,
+            address_randomization_off: true,
+            benchmarks: Vec::new(),
+            skipped: Vec::new(),
+        };
+        assert_eq!(report.exit_code(), 3, "nothing compared is inconclusive");
+        report.benchmarks.push(judge("a", &rounds(1.0, 0, 0), &o));
+        assert_eq!(report.exit_code(), 0);
+        report.benchmarks.push(judge("b", &rounds(1.2, 0, 0), &o));
+        assert_eq!(report.exit_code(), 1);
+        assert!(report::table(&report).contains("REGRESSED"));
+        assert!(report::markdown(&report).starts_with("**REGRESSION"));
+    }
+
+    #[test]
+    fn options_are_checked_naming_the_flag() {
+        let mut o = options();
+        o.rounds = 3;
+        assert!(o.validate().unwrap_err().to_string().contains("--rounds 3"));
+        let mut o = options();
+        o.filter = Some("(".into());
+        assert!(o.validate().unwrap_err().to_string().contains("--filter"));
+        assert!(parse_env("=x").is_err() && parse_env("A=b=c").unwrap().1 == "b=c");
+    }
+}

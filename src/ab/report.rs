@@ -1,0 +1,156 @@
+//! Rendering an [`AbReport`]: a plain table for the terminal, Markdown for a pull request's
+//! summary, JSON for tools.
+
+use std::fmt::Write as _;
+
+use super::{AbBenchmark, AbReport, AbVerdict};
+
+fn verdict_word(v: AbVerdict) -> &'static str {
+    match v {
+        AbVerdict::Regressed => "REGRESSED",
+        AbVerdict::Improved => "improved",
+        AbVerdict::Unchanged => "unchanged",
+        AbVerdict::Inconclusive => "inconclusive",
+    }
+}
+
+fn ns(v: Option<u64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v >= 10_000_000 => format!("{:.1} ms", v as f64 / 1e6),
+        Some(v) if v >= 10_000 => format!("{:.1} µs", v as f64 / 1e3),
+        Some(v) => format!("{v} ns"),
+    }
+}
+
+fn stat(b: &AbBenchmark, name: &str) -> String {
+    b.statistics
+        .iter()
+        .find(|s| s.statistic == name)
+        .map_or("-".into(), |s| {
+            format!(
+                "{:+.1}% [{:+.1}, {:+.1}]",
+                s.ratio.change_pct(),
+                s.ratio.lower_pct(),
+                s.ratio.upper_pct()
+            )
+        })
+}
+
+fn summary(r: &AbReport) -> String {
+    let verdict = match r.exit_code() {
+        1 => "REGRESSION",
+        3 => "INCONCLUSIVE",
+        _ => "OK",
+    };
+    format!(
+        "{verdict}: {} regressed, {} improved, {} unchanged, {} inconclusive, {} not compared ({} rounds x {} ms per side, {:.0}% confidence, thresholds: median {:.0}%, p95/p99 {:.0}%; {:.0} s)",
+        r.count(AbVerdict::Regressed),
+        r.count(AbVerdict::Improved),
+        r.count(AbVerdict::Unchanged),
+        r.count(AbVerdict::Inconclusive),
+        r.skipped.len(),
+        r.options.rounds,
+        r.options.slice_ms,
+        r.options.confidence * 100.0,
+        r.options.threshold_pct,
+        r.options.tail_threshold_pct,
+        r.run_seconds
+    )
+}
+
+/// A plain-text table.
+pub fn table(r: &AbReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "A = {} ({}), B = {}{}",
+        r.options.base_rev,
+        &r.base_commit[..12.min(r.base_commit.len())],
+        r.head_commit
+            .as_deref()
+            .map_or("working tree".into(), |h| format!(
+                "working tree at {}",
+                &h[..12.min(h.len())]
+            )),
+        if r.head_dirty {
+            " + uncommitted changes"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{:<44} {:>10} {:>10} {:>24} {:>24} {:>24}  verdict",
+        "benchmark", "A median", "B median", "median B/A [CI]", "p95 B/A [CI]", "p99 B/A [CI]"
+    );
+    for b in &r.benchmarks {
+        let _ = writeln!(
+            out,
+            "{:<44} {:>10} {:>10} {:>24} {:>24} {:>24}  {}",
+            b.name,
+            ns(b.a.median_ns),
+            ns(b.b.median_ns),
+            stat(b, "median"),
+            stat(b, "p95"),
+            stat(b, "p99"),
+            verdict_word(b.verdict)
+        );
+        if matches!(b.verdict, AbVerdict::Regressed | AbVerdict::Inconclusive) {
+            let _ = writeln!(out, "    {}", b.reason);
+        }
+        if b.rerun_rounds > 0 || b.disturbed_rounds > 0 {
+            let _ = writeln!(
+                out,
+                "    {} disturbed round(s) rerun, {} kept disturbed",
+                b.rerun_rounds, b.disturbed_rounds
+            );
+        }
+    }
+    for s in &r.skipped {
+        let _ = writeln!(out, "{:<44} not compared: {}", s.name, s.reason);
+    }
+    let _ = writeln!(out, "{}", summary(r));
+    out
+}
+
+/// Markdown for a pull request's summary.
+pub fn markdown(r: &AbReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "**{}**\n", summary(r));
+    let _ = writeln!(
+        out,
+        "| benchmark | A median | B median | median B/A [CI] | p95 B/A [CI] | p99 B/A [CI] | verdict |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
+    for b in &r.benchmarks {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            b.name,
+            ns(b.a.median_ns),
+            ns(b.b.median_ns),
+            stat(b, "median"),
+            stat(b, "p95"),
+            stat(b, "p99"),
+            if b.verdict == AbVerdict::Unchanged {
+                verdict_word(b.verdict).to_string()
+            } else {
+                format!("{}: {}", verdict_word(b.verdict), b.reason)
+            }
+        );
+    }
+    for s in &r.skipped {
+        let _ = writeln!(
+            out,
+            "| `{}` | | | | | | not compared: {} |",
+            s.name, s.reason
+        );
+    }
+    out
+}
+
+/// Pretty JSON of the whole report.
+pub fn json(r: &AbReport) -> String {
+    serde_json::to_string_pretty(r).expect("the report serializes")
+}
