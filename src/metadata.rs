@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use serde::{Deserialize, Serialize};
+
 use crate::result::{HostInfo, RunMetadata};
 
 /// Pinned criterion version whose private output layout the importer reads.
@@ -52,6 +54,26 @@ pub fn host() -> HostInfo {
         memory_bytes: sys.total_memory(),
         os,
     }
+}
+
+/// What instruction counts depend on besides the code: callgrind counts of the same source
+/// differ between CPU models (glibc picks CPU-specific `memcpy`/`memchr` routines, `sha2`
+/// dispatches on CPU features), valgrind versions, compilers and C libraries. Each field is
+/// null when it could not be determined.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HostFingerprint {
+    /// CPU brand string (`/proc/cpuinfo` "model name", through sysinfo).
+    #[serde(default)]
+    pub cpu_model: Option<String>,
+    /// `valgrind --version`, for example `valgrind-3.19.0`.
+    #[serde(default)]
+    pub valgrind: Option<String>,
+    /// `rustc --version`, for example `rustc 1.95.0 (59807616e 2026-04-14)`.
+    #[serde(default)]
+    pub rustc: Option<String>,
+    /// glibc version: `getconf GNU_LIBC_VERSION`, else the first line of `ldd --version`.
+    #[serde(default)]
+    pub glibc: Option<String>,
 }
 
 /// First line of a command's stdout, if it runs and succeeds.

@@ -108,24 +108,6 @@ impl InstructionCount {
     }
 }
 
-/// What instruction counts depend on besides the code: two counts are only comparable when
-/// these match. Every field is null when unknown.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-pub struct HostFingerprint {
-    /// CPU model (glibc and some crates pick CPU-specific routines).
-    #[serde(default)]
-    pub cpu_model: Option<String>,
-    /// `valgrind --version`.
-    #[serde(default)]
-    pub valgrind: Option<String>,
-    /// `rustc --version`.
-    #[serde(default)]
-    pub rustc: Option<String>,
-    /// glibc version.
-    #[serde(default)]
-    pub glibc: Option<String>,
-}
-
 /// Resources of the process under load, sampled about once per second. Every field is null
 /// when it could not be measured.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -165,10 +147,11 @@ pub struct RunMetadata {
     /// How many runs were merged into this file (1 for a plain run; more for a merged baseline).
     #[serde(default = "one")]
     pub runs: u32,
-    /// What the instruction counts depend on besides the code (CPU model, valgrind, rustc,
-    /// glibc); null when not recorded.
-    #[serde(default)]
-    pub host_fingerprint: Option<HostFingerprint>,
+    /// What instruction counts depend on besides the code (CPU model, valgrind, rustc, glibc),
+    /// recorded by `collect --callgrind-dir`; null when not recorded. `compare` calls
+    /// instruction counts of files with different fingerprints inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_fingerprint: Option<crate::metadata::HostFingerprint>,
 }
 
 fn one() -> u32 {
