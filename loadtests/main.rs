@@ -5,6 +5,7 @@
 //! `--url`), samples the target's resources, prints a summary, writes the unified result file
 //! and exits 1 when a spec threshold is breached (2 on bad input or an unreachable target).
 
+mod goose_import;
 mod report;
 mod resources;
 mod scenarios;
@@ -16,10 +17,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aiops_bench::import::goose::from_goose_metrics;
-use aiops_bench::result::BenchmarkResults;
+use aiops_bench::result::{BenchmarkResults, Entries, LoadSchedule};
+use aiops_bench::targets::Targets;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use goose_import::from_goose_metrics;
 
 use scenarios::Kind;
 use target::{EmbeddedTarget, WebhookSecrets};
@@ -108,9 +110,15 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     report_html: Option<PathBuf>,
 
-    /// Do not fail (exit 1) on breached latency, error-rate or resource thresholds.
+    /// Do not fail (exit 1) on breached thresholds (latency, from-due-time latency, error rate,
+    /// achieved rate, dropped requests, resources); they are still printed.
     #[arg(long)]
     no_thresholds: bool,
+
+    /// Targets file the result is judged with, the same rules as `aiops-bench check`
+    /// (default: the repository's baselines/targets.toml, compiled in).
+    #[arg(long, value_name = "FILE")]
+    targets: Option<PathBuf>,
 
     /// Sample the resources of this process (an external target given with --url); its CPU
     /// then also counts as part of the measurement, so the result records how busy the
@@ -174,6 +182,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Bad targets are bad input: refuse them before any load is sent.
+    let (targets, targets_file) = match &cli.targets {
+        Some(path) => (
+            Targets::load(path).map_err(|e| UsageError(format!("{e}")))?,
+            path.display().to_string(),
+        ),
+        None => (Targets::shipped(), "baselines/targets.toml".to_string()),
+    };
     let duration_s = cli.duration.unwrap_or(cli.scenario.duration_s());
     let rps = cli.rps.unwrap_or(cli.scenario.rps());
     let users = cli
@@ -219,8 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(pid) = monitored_pid {
         aiops_bench::disturbance::register_partner(pid);
     }
-    let mut benchmarks = Vec::new();
-    let mut summaries = Vec::new();
+    let mut all = Entries::default();
     let mut interrupted = false;
     let many = kinds.len() > 1;
     let progress = report::Progress::new(std::io::stderr().is_terminal());
@@ -260,10 +275,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &outcome.latencies,
             outcome.elapsed_s,
         );
-        for entry in &mut entries {
+        for entry in &mut entries.benchmarks {
             entry.disturbance = disturbance;
             if entry.name == kind.bench_name() {
                 entry.latency_from_due_ms = outcome.corrected.to_latency_ms();
+                entry.schedule = Some(LoadSchedule {
+                    target_rps: rps as f64,
+                    scheduled: outcome.scheduled,
+                    dropped: outcome.dropped,
+                    late: outcome.late,
+                });
             }
         }
         let what = format!("the {} scenario", kind.title());
@@ -272,8 +293,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         let summary = report::ScenarioSummary::new(*kind, rps, &outcome, &entries);
         summary.print();
-        benchmarks.extend(entries);
-        summaries.push(summary);
+        all.extend(entries);
         if outcome.interrupted {
             interrupted = true;
             break;
@@ -291,13 +311,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     report::resources(resources.as_ref(), monitored_pid.is_some());
 
     // Result file.
-    if benchmarks.is_empty() {
+    if all.is_empty() {
         anyhow::bail!(
             "no scenario ran; nothing to write to {}",
             cli.output.display()
         );
     }
-    let mut results = BenchmarkResults::new(benchmarks);
+    let mut results = BenchmarkResults::new(all);
     results.resources = resources.clone();
     results
         .metadata
@@ -320,12 +340,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("Interrupted: the results cover what was measured until Ctrl-C.");
         return Ok(ExitCode::from(130));
     }
-    let mut breaches: Vec<String> = summaries.iter().flat_map(|s| s.breaches()).collect();
-    if let Some(r) = &resources {
-        breaches.extend(resources::breaches(r));
-    }
-    if let Some(p) = target_problem {
-        breaches.push(p);
-    }
-    Ok(report::verdict(&breaches, cli.no_thresholds))
+    // One implementation of the rules: the library's check of the result just written.
+    let outcomes = aiops_bench::targets::check(&targets, &results);
+    let problems: Vec<String> = target_problem.into_iter().collect();
+    Ok(report::verdict(
+        &targets_file,
+        &outcomes,
+        &problems,
+        cli.no_thresholds,
+    ))
 }

@@ -6,15 +6,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiops_bench::result::{Benchmark, ResourceUsage};
+use aiops_bench::result::{Benchmark, Entries, ResourceUsage};
+use aiops_bench::targets::TargetOutcome;
 
-use crate::resources::{OPEN_FILES_LIMIT, RSS_IDLE_LIMIT_BYTES, RSS_LOAD_LIMIT_BYTES};
 use crate::scenarios::{Kind, ScenarioOutcome, Shared};
-
-/// Achieved rate under this share of the target rate gets a warning.
-const RATE_WARN_RATIO: f64 = 0.95;
-/// Error rate limit of the spec, in percent.
-const ERROR_RATE_LIMIT_PERCENT: f64 = 1.0;
 
 /// Print the run header.
 pub fn header(
@@ -134,11 +129,13 @@ impl Ticker {
     }
 }
 
-/// What is printed and judged for one scenario.
+/// What is printed for one scenario (the verdict comes from `aiops_bench::targets::check`).
 pub struct ScenarioSummary {
     kind: Kind,
     target_rps: u64,
-    total: Benchmark,
+    /// The scenario's total entry; `None` when it made no request (it is then skipped).
+    total: Option<Benchmark>,
+    skipped_reason: Option<String>,
     per_request: Vec<Benchmark>,
     corrected_p99_ms: Option<f64>,
     corrected_max_ms: Option<f64>,
@@ -150,22 +147,30 @@ pub struct ScenarioSummary {
 }
 
 impl ScenarioSummary {
-    pub fn new(
-        kind: Kind,
-        target_rps: u64,
-        outcome: &ScenarioOutcome,
-        entries: &[Benchmark],
-    ) -> Self {
-        let total = entries.first().cloned().unwrap_or_else(|| {
-            Benchmark::new(kind.bench_name(), aiops_bench::result::Kind::Load, "goose")
-        });
+    pub fn new(kind: Kind, target_rps: u64, outcome: &ScenarioOutcome, entries: &Entries) -> Self {
+        let total = entries
+            .benchmarks
+            .iter()
+            .find(|b| b.name == kind.bench_name())
+            .cloned();
+        let corrected = outcome.corrected.to_latency_ms();
         ScenarioSummary {
             kind,
             target_rps,
             total,
-            per_request: entries.iter().skip(1).cloned().collect(),
-            corrected_p99_ms: outcome.corrected.quantile_ms(0.99),
-            corrected_max_ms: outcome.corrected.to_latency_ms().map(|l| l.max),
+            skipped_reason: entries
+                .skipped
+                .iter()
+                .find(|s| s.name == kind.bench_name())
+                .map(|s| s.reason.clone()),
+            per_request: entries
+                .benchmarks
+                .iter()
+                .filter(|b| b.name != kind.bench_name())
+                .cloned()
+                .collect(),
+            corrected_p99_ms: corrected.and_then(|l| l.p99),
+            corrected_max_ms: corrected.map(|l| l.max),
             lag_max_ms: outcome.lag.to_latency_ms().map(|l| l.max),
             late: outcome.late,
             dropped: outcome.dropped,
@@ -174,13 +179,8 @@ impl ScenarioSummary {
         }
     }
 
-    fn achieved_rps(&self) -> f64 {
-        self.total.throughput_ops_per_second.unwrap_or(0.0)
-    }
-
     /// Print the summary block.
     pub fn print(&self) {
-        let t = &self.total;
         println!("{}", "-".repeat(72));
         println!(
             "{}{}",
@@ -192,6 +192,17 @@ impl ScenarioSummary {
             }
         );
         println!("{}", "-".repeat(72));
+        let Some(t) = &self.total else {
+            println!(
+                "No request completed: {}",
+                self.skipped_reason
+                    .as_deref()
+                    .unwrap_or("nothing was measured")
+            );
+            println!();
+            return;
+        };
+        let achieved = t.throughput_ops_per_second.unwrap_or(0.0);
         let ok = t.iterations - t.error_count.min(t.iterations);
         println!("Total requests   : {}", t.iterations);
         println!(
@@ -200,46 +211,35 @@ impl ScenarioSummary {
         );
         println!("Failed           : {}", t.error_count);
         println!(
-            "Actual RPS       : {:.2} (target {}, {:.1}%) over {:.2} s",
-            self.achieved_rps(),
+            "Actual RPS       : {achieved:.2} (target {}, {:.1}%) over {:.2} s",
             self.target_rps,
-            self.achieved_rps() * 100.0 / self.target_rps as f64,
+            achieved * 100.0 / self.target_rps as f64,
             t.total_time_seconds
         );
-        if !self.interrupted && self.achieved_rps() < self.target_rps as f64 * RATE_WARN_RATIO {
-            println!(
-                "warning: achieved {:.2} req/s is under 95% of the target {} req/s",
-                self.achieved_rps(),
-                self.target_rps
-            );
-        }
         if self.dropped > 0 {
             println!(
-                "warning: {} of {} scheduled requests were not sent in time (generator behind or stopped)",
+                "Dropped          : {} of {} scheduled requests were not sent in time (generator behind or stopped)",
                 self.dropped, self.scheduled
             );
         }
-        match &t.latency_ms {
-            Some(l) => {
-                println!(
-                    "Latency (ms)     : min {:.2} | mean {:.2} | median {:.2} | p95 {} | p99 {} | max {:.2}",
-                    l.min,
-                    l.mean,
-                    l.median,
-                    fmt_opt(l.p95),
-                    fmt_opt(l.p99),
-                    l.max
-                );
-                println!(
-                    "From due time    : p99 {} | max {} ms (coordinated-omission corrected); {} request(s) started >5 ms late, max lag {} ms",
-                    fmt_opt(self.corrected_p99_ms),
-                    fmt_opt(self.corrected_max_ms),
-                    self.late,
-                    fmt_opt(self.lag_max_ms)
-                );
-            }
-            None => println!("Latency (ms)     : no request completed"),
-        }
+        let l = &t.latency_ms;
+        println!(
+            "Latency (ms)     : min {:.2} | mean {:.2} | median {:.2} | p95 {} | p99 {} | max {:.2}",
+            l.min,
+            l.mean,
+            l.median,
+            fmt_opt(l.p95),
+            fmt_opt(l.p99),
+            l.max
+        );
+        println!(
+            "From due time    : p95 {} | p99 {} | max {} ms (coordinated-omission corrected); {} request(s) started >5 ms late, max lag {} ms",
+            fmt_opt(t.latency_from_due_ms.and_then(|l| l.p95)),
+            fmt_opt(self.corrected_p99_ms),
+            fmt_opt(self.corrected_max_ms),
+            self.late,
+            fmt_opt(self.lag_max_ms)
+        );
         if !t.status_codes.is_empty() {
             let parts: Vec<String> = t
                 .status_codes
@@ -257,17 +257,14 @@ impl ScenarioSummary {
             for r in &self.per_request {
                 let name = r
                     .name
-                    .rsplit_once('/')
-                    .map(|_| &r.name[t.name.len() + 1..])
+                    .strip_prefix(&format!("{}/", t.name))
                     .unwrap_or(&r.name);
-                if let Some(l) = &r.latency_ms {
-                    println!(
-                        "  {name:<36} {:>7} req, p95 {} ms, {} failed",
-                        r.iterations,
-                        fmt_opt(l.p95),
-                        r.error_count
-                    );
-                }
+                println!(
+                    "  {name:<36} {:>7} req, p95 {} ms, {} failed",
+                    r.iterations,
+                    fmt_opt(r.latency_ms.p95),
+                    r.error_count
+                );
             }
         }
         if t.errors.is_empty() {
@@ -279,32 +276,6 @@ impl ScenarioSummary {
             }
         }
         println!();
-    }
-
-    /// Threshold breaches of this scenario.
-    pub fn breaches(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let t = &self.total;
-        let title = self.kind.title();
-        if t.iterations == 0 {
-            out.push(format!("{title}: no request completed"));
-            return out;
-        }
-        let error_rate = t.error_count as f64 * 100.0 / t.iterations as f64;
-        if error_rate >= ERROR_RATE_LIMIT_PERCENT {
-            out.push(format!(
-                "{title}: error rate {error_rate:.2}% is not under {ERROR_RATE_LIMIT_PERCENT}%"
-            ));
-        }
-        if let Some(p95) = t.latency_ms.and_then(|l| l.p95) {
-            let limit = self.kind.p95_limit_ms();
-            if p95 >= limit {
-                out.push(format!(
-                    "{title}: p95 latency {p95:.2} ms is not under {limit} ms"
-                ));
-            }
-        }
-        out
     }
 }
 
@@ -330,30 +301,18 @@ pub fn resources(r: Option<&ResourceUsage>, monitored: bool) {
         }
         return;
     };
-    let verdict = |ok: bool| if ok { "ok" } else { "OVER LIMIT" };
-    println!(
-        "Memory idle      : {} (limit {} MB) {}",
-        mb(r.rss_idle_bytes),
-        RSS_IDLE_LIMIT_BYTES / (1024 * 1024),
-        verdict(r.rss_idle_bytes.is_none_or(|b| b < RSS_IDLE_LIMIT_BYTES))
-    );
-    println!(
-        "Memory peak      : {} (limit {} MB) {}",
-        mb(r.rss_peak_bytes),
-        RSS_LOAD_LIMIT_BYTES / (1024 * 1024),
-        verdict(r.rss_peak_bytes.is_none_or(|b| b < RSS_LOAD_LIMIT_BYTES))
-    );
+    println!("Memory idle      : {}", mb(r.rss_idle_bytes));
+    println!("Memory peak      : {}", mb(r.rss_peak_bytes));
     println!(
         "CPU              : mean {}% | peak {}% (of one core)",
         fmt_opt(r.cpu_mean_percent),
         fmt_opt(r.cpu_peak_percent)
     );
     println!(
-        "Open files peak  : {} (limit {OPEN_FILES_LIMIT}) {}",
+        "Open files peak  : {}",
         r.open_files_peak
             .map(|n| n.to_string())
-            .unwrap_or_else(|| "-".into()),
-        verdict(r.open_files_peak.is_none_or(|n| n < OPEN_FILES_LIMIT))
+            .unwrap_or_else(|| "-".into())
     );
     println!(
         "Threads peak     : {}",
@@ -363,16 +322,25 @@ pub fn resources(r: Option<&ResourceUsage>, monitored: bool) {
     );
 }
 
-/// Print the verdict and choose the exit code.
-pub fn verdict(breaches: &[String], no_thresholds: bool) -> ExitCode {
+/// Print the verdict (the targets' outcomes, by `aiops_bench::targets::check` on the written
+/// result, and `problems` such as a target that died) and choose the exit code.
+pub fn verdict(
+    targets_file: &str,
+    outcomes: &[TargetOutcome],
+    problems: &[String],
+    no_thresholds: bool,
+) -> ExitCode {
     println!("{}", "-".repeat(72));
-    if breaches.is_empty() {
-        println!("Thresholds: all met (health p95 < 10 ms, API p95 < 100 ms, errors < 1%, resources within limits)");
-        return ExitCode::SUCCESS;
+    println!(
+        "Thresholds ({targets_file}; `aiops-bench check` judges the result file the same way):"
+    );
+    let report = aiops_bench::targets::render(outcomes, false);
+    print!("{}", report.text);
+    for p in problems {
+        println!("      FAILED  {p}");
     }
-    println!("Thresholds breached:");
-    for b in breaches {
-        println!("  - {b}");
+    if report.missed == 0 && problems.is_empty() {
+        return ExitCode::SUCCESS;
     }
     if no_thresholds {
         println!("(--no-thresholds: not failing the run)");

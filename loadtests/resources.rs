@@ -8,13 +8,6 @@ use std::time::Duration;
 use aiops_bench::result::ResourceUsage;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-/// Spec limit: resident memory when idle.
-pub const RSS_IDLE_LIMIT_BYTES: u64 = 512 * 1024 * 1024;
-/// Spec limit: resident memory under load.
-pub const RSS_LOAD_LIMIT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
-/// Spec limit: open files.
-pub const OPEN_FILES_LIMIT: u64 = 1000;
-
 #[derive(Debug, Default, Clone)]
 struct Acc {
     rss_peak_bytes: Option<u64>,
@@ -151,33 +144,4 @@ impl Sampler {
             threads_peak: a.threads_peak,
         }
     }
-}
-
-/// Breaches of the spec's resource limits, as messages.
-pub fn breaches(r: &ResourceUsage) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(idle) = r.rss_idle_bytes {
-        if idle >= RSS_IDLE_LIMIT_BYTES {
-            out.push(format!(
-                "idle memory {} MB is not under the 512 MB limit",
-                idle / (1024 * 1024)
-            ));
-        }
-    }
-    if let Some(peak) = r.rss_peak_bytes {
-        if peak >= RSS_LOAD_LIMIT_BYTES {
-            out.push(format!(
-                "memory under load {} MB is not under the 2048 MB limit",
-                peak / (1024 * 1024)
-            ));
-        }
-    }
-    if let Some(files) = r.open_files_peak {
-        if files >= OPEN_FILES_LIMIT {
-            out.push(format!(
-                "open files {files} is not under the limit of {OPEN_FILES_LIMIT}"
-            ));
-        }
-    }
-    out
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aiops_bench::import::goose::{request_key, LatencyRecord};
+use crate::goose_import::{request_key, LatencyRecord};
 use aiops_service::webhook::{fixtures, signature, Source};
 use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
@@ -71,14 +71,6 @@ impl Kind {
             Kind::Health => "health",
             Kind::Mixed => "mixed",
             Kind::Webhooks => "webhooks",
-        }
-    }
-
-    /// The spec's p95 latency target in milliseconds.
-    pub fn p95_limit_ms(self) -> f64 {
-        match self {
-            Kind::Health => 10.0,
-            Kind::Mixed | Kind::Webhooks => 100.0,
         }
     }
 }

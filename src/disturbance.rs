@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_MAX_DISTURBANCE_PCT: f64 = 10.0;
 
 /// Disturbance measured over one benchmark.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Disturbance {
     /// CPU time of other processes plus hypervisor steal, in percent of all cores' capacity.
     pub other_cpu_pct: f64,

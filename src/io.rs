@@ -2,7 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::result::{Benchmark, BenchmarkResults, SCHEMA_VERSION};
+use serde_json::{Map, Value};
+
+use crate::result::{
+    Benchmark, BenchmarkResults, PercentileBasis, HISTOGRAM_ENCODING, SCHEMA_VERSION,
+};
 
 /// Why a result file cannot be used. Every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +27,7 @@ pub enum ResultsError {
         message: String,
     },
     /// The file has a schema version this tool does not know.
-    #[error("{}: unknown schema_version {found} (this aiops-bench reads version {SCHEMA_VERSION}); regenerate the file with `aiops-bench collect`", path.display())]
+    #[error("{}: unknown schema_version {found} (this aiops-bench reads versions 1 and {SCHEMA_VERSION}); regenerate the file with `aiops-bench collect`", path.display())]
     SchemaVersion { path: PathBuf, found: u64 },
     /// The file parses but its content is invalid.
     #[error("{}: {message}", path.display())]
@@ -58,9 +62,24 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<BenchmarkResults, ResultsError
         message: crate::import::strip_position(&e),
     };
     // Check the version first so a future format gets a clear message, not a field error.
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json_err)?;
-    match value.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+    let value: Value = serde_json::from_slice(bytes).map_err(json_err)?;
+    let results: BenchmarkResults = match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {
+            serde_json::from_slice(bytes).map_err(json_err)?
+        }
+        Some(1) => {
+            let converted = from_v1(value).map_err(|message| ResultsError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("schema_version 1 file: {message}"),
+            })?;
+            serde_json::from_value(converted).map_err(|e| ResultsError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "schema_version 1 file: {}",
+                    crate::import::strip_position(&e)
+                ),
+            })?
+        }
         Some(found) => {
             return Err(ResultsError::SchemaVersion {
                 path: path.to_path_buf(),
@@ -75,8 +94,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<BenchmarkResults, ResultsError
                         .into(),
             })
         }
-    }
-    let results: BenchmarkResults = serde_json::from_slice(bytes).map_err(json_err)?;
+    };
     validate(&results).map_err(|message| ResultsError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -84,7 +102,104 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<BenchmarkResults, ResultsError
     Ok(results)
 }
 
-/// Check the invariants serde cannot: a non-empty benchmark list, finite non-negative numbers.
+/// Convert a schema version 1 file to version 2: entries with a skip reason go to `skipped`,
+/// instruction-count entries (`deterministic_metric: instructions`) to `instructions`, entries
+/// without latency (nothing was measured) and v1 Goose entries whose median was a copy of the
+/// mean to `skipped` with that reason; the rest stay in `benchmarks` without their v1-only
+/// fields. No value is added that the file does not hold:
+/// v1 files have no histograms.
+pub fn from_v1(mut value: Value) -> Result<Value, String> {
+    let obj = value
+        .as_object_mut()
+        .ok_or("the file is not a JSON object")?;
+    let entries = match obj.remove("benchmarks") {
+        Some(Value::Array(a)) => a,
+        _ => return Err("missing benchmarks list".into()),
+    };
+    let (mut benchmarks, mut skipped, mut instructions) = (Vec::new(), Vec::new(), Vec::new());
+    for entry in entries {
+        let Value::Object(mut b) = entry else {
+            return Err("a benchmark entry is not an object".into());
+        };
+        let str_of = |b: &Map<String, Value>, k: &str| b.get(k).cloned().unwrap_or(Value::Null);
+        let skip = |b: &Map<String, Value>, reason: Value| {
+            let mut s = Map::new();
+            for k in ["name", "kind", "source", "group"] {
+                s.insert(k.into(), str_of(b, k));
+            }
+            s.insert("reason".into(), reason);
+            Value::Object(s)
+        };
+        if let Some(reason) = b.get("skipped").filter(|r| !r.is_null()) {
+            skipped.push(skip(&b, reason.clone()));
+            continue;
+        }
+        let ir = b.get("instructions").filter(|v| !v.is_null()).cloned();
+        if let Some(ir) =
+            ir.filter(|_| b.get("deterministic_metric") == Some(&"instructions".into()))
+        {
+            let spread = b
+                .get("spread")
+                .filter(|s| s.get("runs").and_then(Value::as_u64).unwrap_or(0) >= 2)
+                .and_then(|s| s.get("instructions"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let mut i = Map::new();
+            for k in ["name", "source", "group", "total_time_seconds"] {
+                i.insert(k.into(), str_of(&b, k));
+            }
+            i.insert("instructions".into(), ir);
+            i.insert("spread".into(), spread);
+            instructions.push(Value::Object(i));
+            continue;
+        }
+        let Some(latency) = b.get("latency_ms").filter(|l| l.is_object()).cloned() else {
+            skipped.push(skip(
+                &b,
+                "no latency was measured (converted from schema version 1)".into(),
+            ));
+            continue;
+        };
+        if b.get("source") == Some(&"goose".into())
+            && b.get("percentile_basis") == Some(&"per_sample".into())
+        {
+            // v1's Goose importer filled `median` with the mean when the load tester had no
+            // per-request record: not a measurement, so the entry has no latency to keep.
+            let reason = format!(
+                "schema version 1 load entry without per-request latencies (its median was a copy of its mean, {} ms); rerun the load test",
+                latency.get("mean").cloned().unwrap_or(Value::Null)
+            );
+            skipped.push(skip(&b, reason.into()));
+            continue;
+        }
+        if b.get("percentile_basis").is_none_or(Value::is_null) {
+            // v1 wrote a basis with every latency; a file without one is judged by what it holds.
+            let basis = if latency.get("p95").is_none_or(Value::is_null) {
+                "per_sample"
+            } else if b.get("kind") == Some(&"load".into()) {
+                "per_request"
+            } else {
+                "per_operation"
+            };
+            b.insert("percentile_basis".into(), basis.into());
+        }
+        for k in ["skipped", "instructions", "deterministic_metric"] {
+            b.remove(k);
+        }
+        if let Some(Value::Object(spread)) = b.get_mut("spread") {
+            spread.remove("instructions");
+        }
+        benchmarks.push(Value::Object(b));
+    }
+    obj.insert("schema_version".into(), SCHEMA_VERSION.into());
+    obj.insert("benchmarks".into(), Value::Array(benchmarks));
+    obj.insert("skipped".into(), Value::Array(skipped));
+    obj.insert("instructions".into(), Value::Array(instructions));
+    Ok(value)
+}
+
+/// Check the invariants serde cannot: at least one entry, unique names, finite non-negative
+/// numbers, p95/p99 present unless on a per-sample basis, histograms that decode.
 pub fn validate(results: &BenchmarkResults) -> Result<(), String> {
     if results.schema_version != SCHEMA_VERSION {
         return Err(format!(
@@ -92,18 +207,37 @@ pub fn validate(results: &BenchmarkResults) -> Result<(), String> {
             results.schema_version
         ));
     }
-    if results.benchmarks.is_empty() {
-        return Err("the benchmarks list is empty; nothing to compare".into());
+    if results.benchmarks.is_empty()
+        && results.skipped.is_empty()
+        && results.instructions.is_empty()
+    {
+        return Err(
+            "the benchmarks, skipped and instructions lists are all empty; nothing to compare"
+                .into(),
+        );
     }
     let mut seen = std::collections::BTreeSet::new();
-    for b in &results.benchmarks {
-        validate_benchmark(b)?;
-        if !seen.insert(b.name.as_str()) {
+    let names = results
+        .benchmarks
+        .iter()
+        .map(|b| b.name.as_str())
+        .chain(results.skipped.iter().map(|b| b.name.as_str()))
+        .chain(results.instructions.iter().map(|b| b.name.as_str()));
+    for name in names {
+        if name.trim().is_empty() {
+            return Err("an entry has an empty name".into());
+        }
+        if !seen.insert(name) {
             return Err(format!(
-                "benchmark {:?} appears twice; names must be unique",
-                b.name
+                "benchmark {name:?} appears twice; names must be unique across benchmarks, skipped and instructions"
             ));
         }
+    }
+    for b in &results.benchmarks {
+        validate_benchmark(b)?;
+    }
+    for i in &results.instructions {
+        check(&i.name, "total_time_seconds", i.total_time_seconds)?;
     }
     Ok(())
 }
@@ -129,12 +263,27 @@ fn check(name: &str, field: &str, value: f64) -> Result<(), String> {
 }
 
 fn validate_benchmark(b: &Benchmark) -> Result<(), String> {
-    if b.name.trim().is_empty() {
-        return Err("a benchmark has an empty name".into());
-    }
     check(&b.name, "total_time_seconds", b.total_time_seconds)?;
+    if b.percentile_basis != PercentileBasis::PerSample
+        && (b.latency_ms.p95.is_none() || b.latency_ms.p99.is_none())
+    {
+        return Err(format!(
+            "benchmark {:?}: latency_ms.p95 and p99 may be null only on a per_sample basis",
+            b.name
+        ));
+    }
+    if let Some(h) = &b.histogram {
+        if h.encoding != HISTOGRAM_ENCODING {
+            return Err(format!(
+                "benchmark {:?}: histogram encoding {:?} is unknown (expected {HISTOGRAM_ENCODING})",
+                b.name, h.encoding
+            ));
+        }
+        h.decode()
+            .map_err(|e| format!("benchmark {:?}: {e}", b.name))?;
+    }
     for (prefix, latency) in [
-        ("latency_ms", &b.latency_ms),
+        ("latency_ms", &Some(b.latency_ms)),
         ("latency_from_due_ms", &b.latency_from_due_ms),
     ] {
         let Some(l) = latency else { continue };
@@ -197,4 +346,33 @@ pub fn save(path: &Path, results: &BenchmarkResults, overwrite: bool) -> Result<
         let _ = std::fs::remove_file(&tmp);
         write_err(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1_goose_median_copied_from_the_mean_is_not_kept_as_a_measurement() {
+        let v1 = serde_json::json!({
+            "schema_version": 1,
+            "timestamp": "2026-01-01T00:00:00Z",
+            "metadata": {},
+            "benchmarks": [{
+                "name": "load/mixed_api/GET /", "kind": "load", "source": "goose",
+                "group": "load/mixed_api", "iterations": 10, "total_time_seconds": 1.0,
+                "latency_ms": {"min": 1.0, "max": 3.0, "mean": 2.0, "median": 2.0, "p95": null, "p99": null},
+                "percentile_basis": "per_sample", "throughput_ops_per_second": 10.0,
+                "success_rate": 100.0, "error_count": 0
+            }]
+        });
+        let r = parse(Path::new("v1.json"), &serde_json::to_vec(&v1).unwrap()).unwrap();
+        assert!(r.benchmarks.is_empty());
+        assert_eq!(r.skipped.len(), 1);
+        assert!(
+            r.skipped[0].reason.contains("copy of its mean"),
+            "{}",
+            r.skipped[0].reason
+        );
+    }
 }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod hdr;
 pub mod import;
 pub mod io;
+pub mod merge;
 pub mod metadata;
 pub mod result;
 pub mod sidecar;

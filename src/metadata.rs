@@ -9,8 +9,6 @@ use crate::result::{HostInfo, RunMetadata};
 
 /// Pinned criterion version whose private output layout the importer reads.
 pub const CRITERION_VERSION: &str = "0.8.2";
-/// Goose version the load tester is built with.
-pub const GOOSE_VERSION: &str = "0.19";
 
 /// Metadata of this process: git commit (if any), host, tool versions.
 pub fn collect() -> RunMetadata {
@@ -20,7 +18,6 @@ pub fn collect() -> RunMetadata {
         env!("CARGO_PKG_VERSION").to_string(),
     );
     tool_versions.insert("criterion".to_string(), CRITERION_VERSION.to_string());
-    tool_versions.insert("goose".to_string(), GOOSE_VERSION.to_string());
     if let Some(rustc) = command_line("rustc", &["--version"]) {
         tool_versions.insert("rustc".to_string(), rustc);
     }
@@ -63,7 +60,7 @@ pub fn host() -> HostInfo {
 /// differ between CPU models (glibc picks CPU-specific `memcpy`/`memchr` routines, `sha2`
 /// dispatches on CPU features), valgrind versions, compilers and C libraries. Each field is
 /// null when it could not be determined.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostFingerprint {
     /// CPU brand string (`/proc/cpuinfo` "model name", through sysinfo).
     #[serde(default)]

@@ -1,17 +1,24 @@
-//! The one result format (schema v1): what `collect` writes, what the load tester writes, and
+//! The one result format (schema v2): what `collect` writes, what the load tester writes, and
 //! what a baseline is (a baseline is a saved result: same type, same file format).
 //!
 //! Field names of each benchmark entry keep the original spec's format (`name`, `iterations`,
 //! `total_time_seconds`, `latency_ms {min, max, mean, median, p95, p99}`,
-//! `throughput_ops_per_second`, `success_rate`, `error_count`) so existing scripts keep working.
-//! Everything is snake_case. The JSON Schema is published in `baselines/schema.json`.
+//! `throughput_ops_per_second`, `success_rate`, `error_count`) so existing scripts keep working:
+//! `benchmarks` holds measured entries only, each with a numeric `latency_ms`. Benchmarks that
+//! could not run are in `skipped`, instruction counts in `instructions`. Each measured entry
+//! keeps its per-operation HDR histogram (`histogram`) so baselines merge distributions.
+//! Everything is snake_case. The JSON Schema (`baselines/schema.json`) is generated from these
+//! types with schemars ([`json_schema`]); version 1 files are converted on read
+//! ([`crate::io::parse`]).
 
 use std::collections::BTreeMap;
 
+use hdrhistogram::Histogram;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The only schema version this crate reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this crate writes (and reads; version 1 is converted on read).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Known values of [`Benchmark::source`].
 pub mod sources {
@@ -19,14 +26,17 @@ pub mod sources {
     pub const CRITERION: &str = "criterion";
     /// Goose load tests (`GooseMetrics`).
     pub const GOOSE: &str = "goose";
-    /// Callgrind instruction counts (gungraun).
+    /// Callgrind instruction counts (gungraun); these go to [`super::BenchmarkResults::instructions`].
     pub const CALLGRIND: &str = "callgrind";
 }
 
-/// A whole run (or a baseline): metadata plus every benchmark.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A whole run (or a baseline): metadata, every measured benchmark, the benchmarks that could
+/// not run and the instruction counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BenchmarkResults {
-    /// Format version; always [`SCHEMA_VERSION`] (1). Readers refuse other values.
+    /// Format version; always [`SCHEMA_VERSION`] (2) when written. Version 1 files are
+    /// converted on read (see [`crate::io::parse`]); readers refuse other values.
+    #[schemars(range(min = 2, max = 2))]
     pub schema_version: u32,
     /// When the results were produced (RFC 3339, UTC).
     pub timestamp: String,
@@ -35,13 +45,72 @@ pub struct BenchmarkResults {
     /// Resource usage of the load-test target process, when it was sampled (load tests).
     #[serde(default)]
     pub resources: Option<ResourceUsage>,
-    /// Every benchmark of the run; never empty in a valid file.
+    /// Every measured benchmark of the run: each has a numeric `latency_ms` (scripts may read
+    /// `b['latency_ms']['p95']` of every entry; it is null only on a `per_sample` basis).
     pub benchmarks: Vec<Benchmark>,
+    /// Benchmarks that could not run, with the reason (never in `benchmarks`).
+    #[serde(default)]
+    pub skipped: Vec<SkippedBenchmark>,
+    /// Instruction counts (callgrind), gated tightly by `compare` (never in `benchmarks`).
+    #[serde(default)]
+    pub instructions: Vec<InstructionCount>,
+}
+
+/// A benchmark that could not run (for example Redis unreachable, or a load scenario that made
+/// no request at all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SkippedBenchmark {
+    /// Stable name, as it would have appeared in `benchmarks`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// micro | load.
+    pub kind: Kind,
+    /// Producer (see [`sources`]).
+    pub source: String,
+    /// Group (component or scenario).
+    pub group: String,
+    /// Why it could not run, and what to do about it.
+    pub reason: String,
+}
+
+/// The instruction count of one benchmark (callgrind `Ir`, gungraun): deterministic, so
+/// `compare` gates it tightly (2% by default) instead of with a wall-clock noise band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstructionCount {
+    /// Stable name, `callgrind/<group>/<function>/<id>`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Producer, `callgrind`.
+    pub source: String,
+    /// Group: the component (the second `/` segment of the name).
+    pub group: String,
+    /// Executed instructions (the median across runs for a merged baseline).
+    pub instructions: u64,
+    /// Wall-clock time callgrind spent on the benchmark, in seconds (not gated).
+    #[serde(default)]
+    pub total_time_seconds: f64,
+    /// Smallest and largest count across the runs merged into a baseline; null for one run.
+    #[serde(default)]
+    pub spread: Option<MinMax>,
+}
+
+impl InstructionCount {
+    /// A count of one run.
+    pub fn new(name: impl Into<String>, group: impl Into<String>, instructions: u64) -> Self {
+        Self {
+            name: name.into(),
+            source: sources::CALLGRIND.to_string(),
+            group: group.into(),
+            instructions,
+            total_time_seconds: 0.0,
+            spread: None,
+        }
+    }
 }
 
 /// Resources of the process under load, sampled about once per second. Every field is null
 /// when it could not be measured.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceUsage {
     /// Resident memory before the load started, in bytes.
     #[serde(default)]
@@ -64,7 +133,7 @@ pub struct ResourceUsage {
 }
 
 /// Run metadata: git commit, host and tool versions.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct RunMetadata {
     /// `git rev-parse HEAD` of the working tree, when git and a repository are available.
     #[serde(default)]
@@ -90,7 +159,7 @@ fn one() -> u32 {
 }
 
 /// Host description.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct HostInfo {
     /// CPU brand string (for example "AMD EPYC 7763 64-Core Processor"); empty when unknown.
     #[serde(default)]
@@ -110,7 +179,9 @@ pub struct HostInfo {
 }
 
 /// What a benchmark measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A micro-benchmark of one operation in-process (criterion, callgrind).
@@ -120,7 +191,7 @@ pub enum Kind {
 }
 
 /// What the percentiles in `latency_ms` were computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PercentileBasis {
     /// Every single operation was timed (HDR histogram sidecar beside criterion output).
@@ -128,37 +199,36 @@ pub enum PercentileBasis {
     /// Only criterion's per-sample means exist: `min`/`max`/`median` are over sample means and
     /// `p95`/`p99` are null (never invented).
     PerSample,
-    /// Every request of a load test was timed (Goose or our own HDR histogram).
+    /// Every request of a load test was timed (the load tester's own HDR histogram).
     PerRequest,
 }
 
-/// A metric that does not depend on timing noise and is therefore gated tightly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeterministicMetric {
-    /// [`Benchmark::instructions`] (callgrind `Ir`).
-    Instructions,
-}
-
 /// Latency statistics in milliseconds (floats: micro-benchmarks are sub-microsecond).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct LatencyMs {
     /// Fastest observation (operation, request or sample mean, see `percentile_basis`).
+    #[schemars(range(min = 0))]
     pub min: f64,
     /// Slowest observation.
+    #[schemars(range(min = 0))]
     pub max: f64,
     /// Mean latency.
+    #[schemars(range(min = 0))]
     pub mean: f64,
     /// Median latency.
+    #[schemars(range(min = 0))]
     pub median: f64,
-    /// 95th percentile; null when only sample means exist.
+    /// 95th percentile; null only when `percentile_basis` is `per_sample` (criterion sample
+    /// means: a percentile of sample means is not a percentile of operations).
+    #[schemars(range(min = 0))]
     pub p95: Option<f64>,
-    /// 99th percentile; null when only sample means exist.
+    /// 99th percentile; null only when `percentile_basis` is `per_sample`.
+    #[schemars(range(min = 0))]
     pub p99: Option<f64>,
 }
 
 /// A confidence interval of the mean, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ConfidenceInterval {
     /// Lower bound in milliseconds.
     pub lower_ms: f64,
@@ -169,7 +239,7 @@ pub struct ConfidenceInterval {
 }
 
 /// Smallest and largest value of one statistic across the runs merged into a baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MinMax {
     /// Smallest value seen across runs.
     pub min: f64,
@@ -179,7 +249,7 @@ pub struct MinMax {
 
 /// Spread of the statistics across several runs of the same benchmark (merged baselines).
 /// `compare` treats a change inside this spread as noise.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Spread {
     /// Number of runs the spread was computed from.
     pub runs: u32,
@@ -198,13 +268,10 @@ pub struct Spread {
     /// Spread of `throughput_ops_per_second`.
     #[serde(default)]
     pub throughput_ops_per_second: Option<MinMax>,
-    /// Spread of `instructions`.
-    #[serde(default)]
-    pub instructions: Option<MinMax>,
 }
 
 /// One grouped error message and how often it happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorGroup {
     /// The error message (grouping key).
     pub message: String,
@@ -212,15 +279,127 @@ pub struct ErrorGroup {
     pub count: u64,
 }
 
-/// One benchmark entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Unit of the values recorded in a [`StoredHistogram`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HistogramUnit {
+    /// Nanoseconds (criterion micro-benchmarks).
+    Ns,
+    /// Microseconds (load tests).
+    Us,
+}
+
+impl HistogramUnit {
+    /// Recorded units per millisecond.
+    pub fn per_ms(self) -> f64 {
+        match self {
+            HistogramUnit::Ns => 1e6,
+            HistogramUnit::Us => 1e3,
+        }
+    }
+
+    /// `value` (in this unit) in milliseconds (a division: 200 ns is 0.0002 ms exactly as
+    /// printed, not 0.00019999999999999998).
+    pub fn to_ms(self, value: f64) -> f64 {
+        value / self.per_ms()
+    }
+}
+
+/// The one encoding of [`StoredHistogram::data`].
+pub const HISTOGRAM_ENCODING: &str = "hdr-v2-deflate-base64";
+
+/// A benchmark's latency distribution: an HDR histogram (3 significant digits) serialized with
+/// hdrhistogram's V2 deflate encoding, then base64 ([`crate::hdr::encode`]). Baselines merge
+/// these and recompute the percentiles from the merged distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StoredHistogram {
+    /// Unit of the recorded values.
+    pub unit: HistogramUnit,
+    /// Always `hdr-v2-deflate-base64`.
+    #[schemars(regex(pattern = r"^hdr-v2-deflate-base64$"))]
+    pub encoding: String,
+    /// The encoded histogram.
+    pub data: String,
+}
+
+impl StoredHistogram {
+    /// Encode `h`, whose values are in `unit`.
+    pub fn encode(h: &Histogram<u64>, unit: HistogramUnit) -> Result<Self, crate::hdr::HdrError> {
+        Ok(Self {
+            unit,
+            encoding: HISTOGRAM_ENCODING.to_string(),
+            data: crate::hdr::encode(h)?,
+        })
+    }
+
+    /// The histogram back.
+    pub fn decode(&self) -> Result<Histogram<u64>, crate::hdr::HdrError> {
+        crate::hdr::decode(&self.data)
+    }
+}
+
+/// Latency statistics of a histogram in `unit`: min, max and mean of the recorded values (at
+/// the histogram's precision) and percentiles by [`crate::hdr::quantile`]; `None` when empty.
+pub fn latency_of(h: &Histogram<u64>, unit: HistogramUnit) -> Option<LatencyMs> {
+    latency_with(
+        h,
+        unit,
+        unit.to_ms(h.min() as f64),
+        unit.to_ms(h.max() as f64),
+        unit.to_ms(h.mean()),
+    )
+}
+
+/// Latency statistics from exactly measured `min_ms`, `max_ms` and `mean_ms` (a recorder that
+/// keeps them beside its histogram) and percentiles of `h` by [`crate::hdr::quantile`], the one
+/// percentile definition, kept inside `[min_ms, max_ms]` (a histogram bucket's representative
+/// value can lie up to its precision beyond the exact extremes). Used for single runs and for
+/// merged baselines alike; `None` when `h` is empty.
+pub fn latency_with(
+    h: &Histogram<u64>,
+    unit: HistogramUnit,
+    min_ms: f64,
+    max_ms: f64,
+    mean_ms: f64,
+) -> Option<LatencyMs> {
+    let q = |quantile: f64| {
+        crate::hdr::quantile(h, quantile)
+            .map(|v| unit.to_ms(v as f64).clamp(min_ms, max_ms.max(min_ms)))
+    };
+    Some(LatencyMs {
+        min: min_ms,
+        max: max_ms,
+        mean: mean_ms,
+        median: q(0.5)?,
+        p95: q(0.95),
+        p99: q(0.99),
+    })
+}
+
+/// Load scenarios only (the scenario's total entry): the open-model schedule it was asked to
+/// keep and how well it kept it. `aiops-bench check` (and `loadtest`) judge these.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LoadSchedule {
+    /// Requests per second the scenario was asked to start.
+    pub target_rps: f64,
+    /// Requests on the schedule (target rate x duration).
+    pub scheduled: u64,
+    /// Scheduled requests not sent because the generator was too far behind (or was stopped).
+    pub dropped: u64,
+    /// Requests that started more than 5 ms after their due time.
+    pub late: u64,
+}
+
+/// One measured benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Benchmark {
     /// Stable name, `component/operation/variant` (criterion's full id; goose `scenario` or
     /// `scenario/request`).
+    #[schemars(length(min = 1))]
     pub name: String,
     /// micro | load.
     pub kind: Kind,
-    /// Producer: `criterion`, `goose`, `callgrind`, ... (see [`sources`]).
+    /// Producer: `criterion`, `goose`, ... (see [`sources`]).
     pub source: String,
     /// Group: the first `/` segment of the name for criterion (component), the scenario for goose.
     pub group: String,
@@ -228,14 +407,18 @@ pub struct Benchmark {
     pub iterations: u64,
     /// Wall-clock time spent measuring, in seconds.
     pub total_time_seconds: f64,
-    /// Latency statistics in ms; null when the benchmark was skipped or measures no time.
-    pub latency_ms: Option<LatencyMs>,
-    /// What `latency_ms` percentiles were computed from; null when `latency_ms` is null.
-    #[serde(default)]
-    pub percentile_basis: Option<PercentileBasis>,
+    /// Latency statistics in ms, always present. p95/p99 are null only when
+    /// `percentile_basis` is `per_sample` (criterion's sample means only: never invented).
+    pub latency_ms: LatencyMs,
+    /// What `latency_ms` was computed from.
+    pub percentile_basis: PercentileBasis,
     /// How many observations `latency_ms` was computed from (operations, requests or samples).
     #[serde(default)]
     pub sample_count: Option<u64>,
+    /// The per-operation (per-request) latency distribution behind `latency_ms`; null on a
+    /// `per_sample` basis and in files converted from schema version 1.
+    #[serde(default)]
+    pub histogram: Option<StoredHistogram>,
     /// Confidence interval of the mean, when the source gives one (criterion).
     #[serde(default)]
     pub mean_ci: Option<ConfidenceInterval>,
@@ -251,25 +434,18 @@ pub struct Benchmark {
     /// HTTP status code → count (load tests); empty otherwise.
     #[serde(default)]
     pub status_codes: BTreeMap<String, u64>,
-    /// Executed instructions (callgrind `Ir`), when measured.
-    #[serde(default)]
-    pub instructions: Option<u64>,
-    /// Which metric of this entry is deterministic and gated tightly; null means wall-clock only.
-    #[serde(default)]
-    pub deterministic_metric: Option<DeterministicMetric>,
     /// Spread across the runs merged into a baseline; null for a single run.
     #[serde(default)]
     pub spread: Option<Spread>,
-    /// Why the benchmark could not run (for example "redis unreachable at 127.0.0.1:6379");
-    /// null when it ran.
-    #[serde(default)]
-    pub skipped: Option<String>,
     /// Load scenarios only (the scenario's total entry): latency measured from each request's
     /// *due* time on the open-model schedule instead of from when it was sent, so time a
     /// request spent waiting for a busy generator or a stalled target counts
     /// (coordinated-omission corrected; our HDR histogram, not Goose's rounded buckets).
     #[serde(default)]
     pub latency_from_due_ms: Option<LatencyMs>,
+    /// Load scenarios only (the scenario's total entry): the schedule and how it was kept.
+    #[serde(default)]
+    pub schedule: Option<LoadSchedule>,
     /// How busy the machine was with other work while this benchmark ran (other processes and
     /// hypervisor steal, in percent of all cores); the worst run for a merged baseline; null
     /// when unknown. `compare` does not judge wall-clock changes of a disturbed measurement.
@@ -278,8 +454,14 @@ pub struct Benchmark {
 }
 
 impl Benchmark {
-    /// An entry with every measurement empty; fill in what the source provides.
-    pub fn new(name: impl Into<String>, kind: Kind, source: impl Into<String>) -> Self {
+    /// A measured entry with `latency_ms` on `basis`; fill in what else the source provides.
+    pub fn new(
+        name: impl Into<String>,
+        kind: Kind,
+        source: impl Into<String>,
+        latency_ms: LatencyMs,
+        percentile_basis: PercentileBasis,
+    ) -> Self {
         let name = name.into();
         let group = name.split('/').next().unwrap_or_default().to_string();
         Self {
@@ -289,46 +471,103 @@ impl Benchmark {
             group,
             iterations: 0,
             total_time_seconds: 0.0,
-            latency_ms: None,
-            percentile_basis: None,
+            latency_ms,
+            percentile_basis,
             sample_count: None,
+            histogram: None,
             mean_ci: None,
             throughput_ops_per_second: None,
             success_rate: None,
             error_count: 0,
             errors: Vec::new(),
             status_codes: BTreeMap::new(),
-            instructions: None,
-            deterministic_metric: None,
             spread: None,
-            skipped: None,
             latency_from_due_ms: None,
+            schedule: None,
             disturbance: None,
         }
     }
+}
 
-    /// An entry for a benchmark that could not run.
-    pub fn skipped(
+impl SkippedBenchmark {
+    /// An entry for a benchmark that could not run; its group is the first `/` segment.
+    pub fn new(
         name: impl Into<String>,
         kind: Kind,
         source: impl Into<String>,
         reason: impl Into<String>,
     ) -> Self {
-        let mut b = Self::new(name, kind, source);
-        b.skipped = Some(reason.into());
-        b
+        let name = name.into();
+        let group = name.split('/').next().unwrap_or_default().to_string();
+        Self {
+            name,
+            kind,
+            source: source.into(),
+            group,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What an importer found: measured benchmarks, benchmarks that could not run and instruction
+/// counts, ready to be put into one [`BenchmarkResults`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Entries {
+    /// Measured benchmarks.
+    pub benchmarks: Vec<Benchmark>,
+    /// Benchmarks that could not run.
+    pub skipped: Vec<SkippedBenchmark>,
+    /// Instruction counts.
+    pub instructions: Vec<InstructionCount>,
+}
+
+impl Entries {
+    /// Append everything of `other`.
+    pub fn extend(&mut self, other: Entries) {
+        self.benchmarks.extend(other.benchmarks);
+        self.skipped.extend(other.skipped);
+        self.instructions.extend(other.instructions);
+    }
+
+    /// Whether nothing at all was found.
+    pub fn is_empty(&self) -> bool {
+        self.benchmarks.is_empty() && self.skipped.is_empty() && self.instructions.is_empty()
+    }
+}
+
+impl From<BenchmarkResults> for Entries {
+    fn from(r: BenchmarkResults) -> Self {
+        Self {
+            benchmarks: r.benchmarks,
+            skipped: r.skipped,
+            instructions: r.instructions,
+        }
     }
 }
 
 impl BenchmarkResults {
     /// Results stamped now, with metadata of this host and repository.
-    pub fn new(benchmarks: Vec<Benchmark>) -> Self {
+    pub fn new(entries: Entries) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             metadata: crate::metadata::collect(),
             resources: None,
-            benchmarks,
+            benchmarks: entries.benchmarks,
+            skipped: entries.skipped,
+            instructions: entries.instructions,
         }
     }
+
+    /// The skipped entry named `name`, if any.
+    pub fn skipped_entry(&self, name: &str) -> Option<&SkippedBenchmark> {
+        self.skipped.iter().find(|s| s.name == name)
+    }
+}
+
+/// The JSON Schema of a result file, generated from [`BenchmarkResults`] (what
+/// `baselines/schema.json` holds; a test keeps the two equal).
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(BenchmarkResults);
+    serde_json::to_value(&schema).expect("a schema serializes")
 }

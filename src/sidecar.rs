@@ -50,6 +50,18 @@ pub struct LatencySidecar {
     /// recorder's creation to the summary); null where it cannot be measured.
     #[serde(default)]
     pub disturbance: Option<Disturbance>,
+    /// Every timed operation: the HDR histogram in nanoseconds, encoded by
+    /// [`crate::hdr::encode`]; null when nothing was timed (and in sidecars of older builds).
+    /// `collect` stores it in the result file and computes `latency_ms` from it.
+    #[serde(default)]
+    pub histogram: Option<String>,
+}
+
+impl LatencySidecar {
+    /// The decoded histogram (nanoseconds), when the sidecar has one.
+    pub fn decode_histogram(&self) -> Option<Result<Histogram<u64>, crate::hdr::HdrError>> {
+        self.histogram.as_deref().map(crate::hdr::decode)
+    }
 }
 
 /// Where sidecars live for this process's environment.
@@ -145,13 +157,8 @@ impl LatencyRecorder {
     pub fn summary(&self) -> LatencySidecar {
         let h = &self.histogram;
         let empty = h.is_empty();
-        let q = |quantile: f64| {
-            if empty {
-                0
-            } else {
-                h.value_at_quantile(quantile)
-            }
-        };
+        // Zeros only stand for "nothing timed" (count 0); readers use `histogram`.
+        let q = |quantile: f64| crate::hdr::quantile(h, quantile).unwrap_or(0);
         LatencySidecar {
             name: self.name.clone(),
             count: h.len(),
@@ -173,6 +180,8 @@ impl LatencyRecorder {
             skipped: None,
             bytes_per_op: self.bytes_per_op,
             disturbance: self.cpu.finish(),
+            // An in-memory histogram with fixed bounds always serializes.
+            histogram: (!empty).then(|| crate::hdr::encode(h).ok()).flatten(),
         }
     }
 
@@ -265,7 +274,15 @@ mod tests {
         rec.record(Duration::from_micros(10));
         write_sidecar(dir.path(), &rec.summary()).unwrap();
         let read = read_sidecars(dir.path()).unwrap();
-        assert_eq!(read, vec![rec.summary()]);
+        let mut expected = rec.summary();
+        expected.disturbance = read[0].disturbance;
+        assert_eq!(read, vec![expected]);
+        let h = read[0].decode_histogram().unwrap().unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            crate::hdr::quantile(&h, 0.5),
+            Some(h.value_at_quantile(0.5))
+        );
         assert!(dir
             .path()
             .join("webhook__parse__github_pull_request.json")

@@ -2,8 +2,12 @@
 //!
 //! Benchmarks are selected by name patterns where `*` matches any text (also `/`);
 //! `exclude` patterns remove names again, `kind` restricts to `micro` or `load`. Skipped
-//! benchmarks never count. A target no benchmark matches is reported as "not measured" and is
+//! benchmarks never count, except for `[[load]]` targets: a selected load scenario that made no
+//! request at all is a miss. A target no benchmark matches is reported as "not measured" and is
 //! not a miss (a micro-benchmark run has no load-test numbers).
+//!
+//! This is the one implementation of the load tester's verdict too: `loadtest` checks its own
+//! result with [`check`] and the same targets file, so it and `aiops-bench check` agree.
 
 use std::path::Path;
 
@@ -27,6 +31,28 @@ pub struct Targets {
     /// Resource limits of the load-test target process.
     #[serde(default)]
     pub resources: Option<ResourceTargets>,
+    /// Schedule keeping of load scenarios (achieved rate, dropped requests, zero requests).
+    #[serde(default)]
+    pub load: Vec<LoadTarget>,
+}
+
+/// How well a load scenario kept its open-model schedule (its `schedule` field).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadTarget {
+    /// Human name, printed on a miss.
+    pub name: String,
+    /// Which scenarios (their total entries, for example `load/*` without `load/*/*`).
+    #[serde(flatten)]
+    pub select: Selector,
+    /// Achieved request rate must be at least this share of the target rate, in percent:
+    /// `achieved x 100 >= min_rate_percent x target` passes (exactly 95% of the target passes
+    /// at 95, anything below fails).
+    #[serde(default)]
+    pub min_rate_percent: Option<f64>,
+    /// Most scheduled requests that may be dropped (not sent in time).
+    #[serde(default)]
+    pub max_dropped: Option<u64>,
 }
 
 /// Which benchmarks a target applies to.
@@ -56,6 +82,10 @@ pub struct LatencyTarget {
     pub metric: String,
     /// Maximum in milliseconds.
     pub max_ms: f64,
+    /// Which latency: `latency_ms` (default, from when each request was sent) or
+    /// `latency_from_due_ms` (load scenarios: from each request's due time on the schedule).
+    #[serde(default)]
+    pub of: Option<String>,
 }
 
 /// A throughput minimum, on the sum or on each selected benchmark.
@@ -138,10 +168,43 @@ impl Targets {
                     ),
                 });
             }
+            if let Some(of) = t.of.as_deref() {
+                if !["latency_ms", "latency_from_due_ms"].contains(&of) {
+                    return Err(TargetsError::Parse {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "latency target {:?}: of {of:?} is not latency_ms or latency_from_due_ms",
+                            t.name
+                        ),
+                    });
+                }
+            }
+        }
+        for t in &targets.load {
+            if t.min_rate_percent
+                .is_some_and(|p| !p.is_finite() || p < 0.0)
+            {
+                return Err(TargetsError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "load target {:?}: min_rate_percent must be a number >= 0",
+                        t.name
+                    ),
+                });
+            }
         }
         Ok(targets)
     }
+
+    /// The targets file shipped in this repository (`baselines/targets.toml`), compiled in:
+    /// what `loadtest` judges its result with when no `--targets` file is given.
+    pub fn shipped() -> Self {
+        toml::from_str(SHIPPED).expect("baselines/targets.toml parses")
+    }
 }
+
+/// Text of `baselines/targets.toml`.
+pub const SHIPPED: &str = include_str!("../baselines/targets.toml");
 
 /// `*`-glob match (no other special characters).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -164,14 +227,17 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 impl Selector {
+    fn matches(&self, name: &str, kind: Kind) -> bool {
+        self.kind.is_none_or(|k| k == kind)
+            && self.benchmarks.iter().any(|p| glob_match(p, name))
+            && !self.exclude.iter().any(|p| glob_match(p, name))
+    }
+
     fn select<'a>(&self, results: &'a BenchmarkResults) -> Vec<&'a Benchmark> {
         results
             .benchmarks
             .iter()
-            .filter(|b| b.skipped.is_none())
-            .filter(|b| self.kind.is_none_or(|k| k == b.kind))
-            .filter(|b| self.benchmarks.iter().any(|p| glob_match(p, &b.name)))
-            .filter(|b| !self.exclude.iter().any(|p| glob_match(p, &b.name)))
+            .filter(|b| self.matches(&b.name, b.kind))
             .collect()
     }
 }
@@ -229,7 +295,15 @@ pub fn check(targets: &Targets, results: &BenchmarkResults) -> Vec<TargetOutcome
         let selected = t.select.select(results);
         let mut any = false;
         for b in selected {
-            let Some(l) = &b.latency_ms else { continue };
+            let from_due = t.of.as_deref() == Some("latency_from_due_ms");
+            let l = if from_due {
+                match &b.latency_from_due_ms {
+                    Some(l) => l,
+                    None => continue,
+                }
+            } else {
+                &b.latency_ms
+            };
             let v = match t.metric.as_str() {
                 "p95" => l.p95,
                 "p99" => l.p99,
@@ -242,7 +316,12 @@ pub fn check(targets: &Targets, results: &BenchmarkResults) -> Vec<TargetOutcome
                 &t.name,
                 &b.name,
                 v <= t.max_ms,
-                format!("{} {v:.4} ms (max {} ms)", t.metric, t.max_ms),
+                format!(
+                    "{}{} {v:.4} ms (max {} ms)",
+                    t.metric,
+                    if from_due { " from due time" } else { "" },
+                    t.max_ms
+                ),
             ));
         }
         if !any {
@@ -308,6 +387,9 @@ pub fn check(targets: &Targets, results: &BenchmarkResults) -> Vec<TargetOutcome
             ));
         }
     }
+    for t in &targets.load {
+        check_load(t, results, &mut out);
+    }
     if let Some(r) = &targets.resources {
         let used = results.resources.clone().unwrap_or_default();
         let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -342,6 +424,123 @@ pub fn check(targets: &Targets, results: &BenchmarkResults) -> Vec<TargetOutcome
     out
 }
 
+/// What [`render`] made of a list of outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// One line per outcome, then a summary line.
+    pub text: String,
+    /// How many targets were missed (exit 1 when above 0).
+    pub missed: usize,
+}
+
+/// The outcomes as printed by `aiops-bench check` and `loadtest`: one line each
+/// (`ok`, `MISSED`, `not measured` unless `show_not_measured` is false), naming the target,
+/// the benchmark and the measured value, then a summary line.
+pub fn render(outcomes: &[TargetOutcome], show_not_measured: bool) -> Report {
+    let mut text = String::new();
+    let mut missed = 0;
+    for o in outcomes {
+        let status = match o.status {
+            TargetStatus::Ok => "ok",
+            TargetStatus::Missed => {
+                missed += 1;
+                "MISSED"
+            }
+            TargetStatus::NotMeasured if show_not_measured => "not measured",
+            TargetStatus::NotMeasured => continue,
+        };
+        let subject = if o.subject.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", o.subject)
+        };
+        text.push_str(&format!(
+            "{status:>12}  {}{subject}: {}\n",
+            o.target, o.detail
+        ));
+    }
+    if missed > 0 {
+        text.push_str(&format!("{missed} target(s) missed\n"));
+    } else {
+        text.push_str("all measured targets met\n");
+    }
+    Report { text, missed }
+}
+
+/// One `[[load]]` target: zero requests, achieved rate and dropped requests of each selected
+/// scenario.
+fn check_load(t: &LoadTarget, results: &BenchmarkResults, out: &mut Vec<TargetOutcome>) {
+    let mut any = false;
+    for s in results
+        .skipped
+        .iter()
+        .filter(|s| s.kind == Kind::Load && t.select.matches(&s.name, s.kind))
+    {
+        any = true;
+        out.push(outcome(
+            &t.name,
+            &s.name,
+            false,
+            format!("the scenario made no request: {}", s.reason),
+        ));
+    }
+    for b in t.select.select(results) {
+        any = true;
+        if b.iterations == 0 {
+            out.push(outcome(
+                &t.name,
+                &b.name,
+                false,
+                "the scenario made no request".into(),
+            ));
+            continue;
+        }
+        let Some(schedule) = b.schedule else {
+            out.push(TargetOutcome {
+                target: t.name.clone(),
+                subject: b.name.clone(),
+                status: TargetStatus::NotMeasured,
+                detail: "no schedule recorded (not an open-model load scenario)".into(),
+            });
+            continue;
+        };
+        if let Some(min_pct) = t.min_rate_percent {
+            let achieved = b.throughput_ops_per_second.unwrap_or(0.0);
+            out.push(outcome(
+                &t.name,
+                &b.name,
+                rate_kept(achieved, schedule.target_rps, min_pct),
+                format!(
+                    "achieved {achieved:.2} req/s = {:.1}% of the target {} req/s (min {min_pct}%)",
+                    achieved * 100.0 / schedule.target_rps.max(f64::MIN_POSITIVE),
+                    schedule.target_rps
+                ),
+            ));
+        }
+        if let Some(max) = t.max_dropped {
+            out.push(outcome(
+                &t.name,
+                &b.name,
+                schedule.dropped <= max,
+                format!(
+                    "{} of {} scheduled requests dropped (not sent in time; max {max})",
+                    schedule.dropped, schedule.scheduled
+                ),
+            ));
+        }
+    }
+    if !any {
+        out.push(not_measured(&t.name, "no load scenario matched"));
+    }
+}
+
+/// Whether `achieved` is at least `min_pct`% of `target` (the boundary passes). Compared as
+/// `achieved x 100 >= min_pct x target` so that exactly 95% of an integer rate is not lost to
+/// rounding (0.95 has no exact binary form).
+pub fn rate_kept(achieved: f64, target: f64, min_pct: f64) -> bool {
+    achieved * 100.0 >= min_pct * target
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,16 +564,26 @@ mod tests {
         assert!(t.latency.len() >= 3 && !t.throughput.is_empty() && t.resources.is_some());
     }
 
-    fn load_entry(name: &str, p95_ms: f64, rps: f64, success: f64) -> Benchmark {
-        let mut b = Benchmark::new(name, Kind::Load, "goose");
-        b.latency_ms = Some(crate::result::LatencyMs {
+    fn latency(p95_ms: f64) -> crate::result::LatencyMs {
+        crate::result::LatencyMs {
             min: p95_ms / 4.0,
             max: p95_ms * 2.0,
             mean: p95_ms / 2.0,
             median: p95_ms / 2.0,
             p95: Some(p95_ms),
             p99: Some(p95_ms * 1.5),
-        });
+        }
+    }
+
+    fn load_entry(name: &str, p95_ms: f64, rps: f64, success: f64) -> Benchmark {
+        let mut b = Benchmark::new(
+            name,
+            Kind::Load,
+            "goose",
+            latency(p95_ms),
+            crate::result::PercentileBasis::PerRequest,
+        );
+        b.iterations = 100;
         b.throughput_ops_per_second = Some(rps);
         b.success_rate = Some(success);
         b
@@ -385,7 +594,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/targets.toml");
         let t = Targets::load(&path).unwrap();
         let results = |health_p95: f64, success: f64, rss_mb: u64| BenchmarkResults {
-            schema_version: 1,
+            schema_version: crate::result::SCHEMA_VERSION,
+            skipped: Vec::new(),
+            instructions: Vec::new(),
             timestamp: String::new(),
             metadata: Default::default(),
             resources: Some(crate::result::ResourceUsage {
@@ -416,5 +627,90 @@ mod tests {
             .iter()
             .any(|m| m.contains("error rate") && m.contains("load/mixed_api")));
         assert!(bad.iter().any(|m| m.contains("memory idle")));
+    }
+
+    fn scenario(achieved_rps: f64, dropped: u64, from_due_p95_ms: f64) -> BenchmarkResults {
+        let mut b = load_entry("load/health_check", 2.0, achieved_rps, 100.0);
+        b.schedule = Some(crate::result::LoadSchedule {
+            target_rps: 20.0,
+            scheduled: 600,
+            dropped,
+            late: 0,
+        });
+        b.latency_from_due_ms = Some(latency(from_due_p95_ms));
+        BenchmarkResults::new(crate::result::Entries {
+            benchmarks: vec![b],
+            ..Default::default()
+        })
+    }
+
+    fn missed(r: &BenchmarkResults) -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/targets.toml");
+        check(&Targets::load(&path).unwrap(), r)
+            .into_iter()
+            .filter(|o| o.status == TargetStatus::Missed)
+            .map(|o| format!("{}: {}", o.target, o.detail))
+            .collect()
+    }
+
+    #[test]
+    fn achieved_rate_passes_at_exactly_95_percent_and_fails_below() {
+        assert!(rate_kept(19.0, 20.0, 95.0));
+        assert!(!rate_kept(18.999, 20.0, 95.0));
+        assert!(rate_kept(950.0, 1000.0, 95.0));
+        assert!(!rate_kept(949.99, 1000.0, 95.0));
+        assert_eq!(missed(&scenario(19.0, 0, 5.0)), Vec::<String>::new());
+        let below = missed(&scenario(18.99, 0, 5.0));
+        assert_eq!(below.len(), 1, "{below:?}");
+        assert!(below[0].contains("schedule") && below[0].contains("94.9% of the target 20"));
+    }
+
+    #[test]
+    fn dropped_requests_and_from_due_latency_are_named_misses() {
+        let dropped = missed(&scenario(20.0, 1, 5.0));
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert!(dropped[0].contains("1 of 600 scheduled requests dropped"));
+        let late = missed(&scenario(20.0, 0, 10.5));
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert!(late[0].contains("from due time") && late[0].contains("10.5"));
+    }
+
+    #[test]
+    fn a_scenario_with_zero_requests_fails() {
+        let r = BenchmarkResults::new(crate::result::Entries {
+            skipped: vec![crate::result::SkippedBenchmark::new(
+                "load/mixed_api",
+                Kind::Load,
+                "goose",
+                "the scenario made no request",
+            )],
+            ..Default::default()
+        });
+        let m = missed(&r);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].contains("made no request"));
+        // A skipped micro-benchmark is not a miss (Redis unreachable is not a load failure).
+        let r = BenchmarkResults::new(crate::result::Entries {
+            skipped: vec![crate::result::SkippedBenchmark::new(
+                "cache/read/redis_1kb",
+                Kind::Micro,
+                "criterion",
+                "redis unreachable",
+            )],
+            ..Default::default()
+        });
+        assert_eq!(missed(&r), Vec::<String>::new());
+    }
+
+    #[test]
+    fn render_names_each_miss_and_counts_them() {
+        let outcomes = check(&Targets::shipped(), &scenario(10.0, 3, 50.0));
+        let report = render(&outcomes, false);
+        assert_eq!(report.missed, 3, "{}", report.text);
+        assert!(report
+            .text
+            .contains("MISSED  scenario keeps its schedule [load/health_check]"));
+        assert!(!report.text.contains("not measured"));
+        assert!(report.text.ends_with("3 target(s) missed\n"));
     }
 }

@@ -206,11 +206,12 @@ fn bad_input_exits_2_with_one_line_naming_the_file_and_overwrites_nothing() {
     .unwrap();
     let future = dir.path().join("future.json");
     let mut v: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
-    v["schema_version"] = 2.into();
+    v["schema_version"] = 3.into();
     std::fs::write(&future, serde_json::to_vec(&v).unwrap()).unwrap();
     let empty = dir.path().join("empty.json");
-    v["schema_version"] = 1.into();
+    v["schema_version"] = 2.into();
     v["benchmarks"] = Value::Array(vec![]);
+    v["skipped"] = Value::Array(vec![]);
     std::fs::write(&empty, serde_json::to_vec(&v).unwrap()).unwrap();
     let negative = dir.path().join("negative.json");
     let mut n: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
@@ -224,8 +225,8 @@ fn bad_input_exits_2_with_one_line_naming_the_file_and_overwrites_nothing() {
 
     let cases: [(&Path, &str); 6] = [
         (&malformed, "malformed.json:3:18"),
-        (&future, "unknown schema_version 2"),
-        (&empty, "benchmarks list is empty"),
+        (&future, "unknown schema_version 3"),
+        (&empty, "lists are all empty"),
         (&negative, "expected a finite number >= 0"),
         (&nan, "nan.json:"),
         (&missing, "does-not-exist.json"),

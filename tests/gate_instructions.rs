@@ -18,7 +18,7 @@ mod common;
 
 use aiops_bench::import::callgrind::import_dir;
 use aiops_bench::metadata::HostFingerprint;
-use aiops_bench::result::{BenchmarkResults, DeterministicMetric};
+use aiops_bench::result::BenchmarkResults;
 
 const FEATURE: &str = "extra-parse-work";
 const GITHUB_PARSE: &str = "callgrind/webhook/parse/github";
@@ -46,13 +46,16 @@ fn line_of<'t>(report: &'t str, name: &str) -> Option<&'t str> {
 fn a_real_result_with_one_benchmark_30_percent_slower_fails_naming_it() {
     let benches = import_dir(root().join("tests/fixtures/callgrind")).expect("real fixture");
     assert!(benches.len() >= 2, "fixture has several benchmarks");
-    let mut base = BenchmarkResults::new(benches);
+    let mut base = BenchmarkResults::new(aiops_bench::result::Entries {
+        instructions: benches,
+        ..Default::default()
+    });
     // As `collect --callgrind-dir` records it.
     base.metadata.host_fingerprint = Some(HostFingerprint::current());
     let mut slower = base.clone();
-    let victim = slower.benchmarks[1].name.clone();
-    let ir = slower.benchmarks[1].instructions.expect("callgrind count");
-    slower.benchmarks[1].instructions = Some((ir as f64 * 1.3).round() as u64);
+    let victim = slower.instructions[1].name.clone();
+    let ir = slower.instructions[1].instructions;
+    slower.instructions[1].instructions = (ir as f64 * 1.3).round() as u64;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (b, c) = (dir.path().join("base.json"), dir.path().join("slower.json"));
@@ -72,7 +75,7 @@ fn a_real_result_with_one_benchmark_30_percent_slower_fails_naming_it() {
 
     // Just under the 2% tolerance passes; the gate is tight but not flaky.
     let mut within = base.clone();
-    within.benchmarks[1].instructions = Some(ir + ir / 100);
+    within.instructions[1].instructions = ir + ir / 100;
     write_results(&c, &within);
     let (code, report) = compare(&b, &c);
     assert_eq!(code, 0, "a 1% change is inside the 2% tolerance:\n{report}");
@@ -83,9 +86,9 @@ fn committed_baseline_compares_cleanly_against_itself() {
     let base = root().join("baselines/instructions.json");
     let results = aiops_bench::io::load(&base).expect("committed baseline loads");
     assert!(
-        results.benchmarks.iter().all(|b| b.source == "callgrind"
-            && b.instructions.is_some()
-            && b.deterministic_metric == Some(DeterministicMetric::Instructions)),
+        results.benchmarks.is_empty()
+            && results.skipped.is_empty()
+            && results.instructions.iter().all(|b| b.source == "callgrind"),
         "baselines/instructions.json holds only callgrind instruction counts"
     );
     for name in [
@@ -94,7 +97,7 @@ fn committed_baseline_compares_cleanly_against_itself() {
         "callgrind/agent/answer/plain",
     ] {
         assert!(
-            results.benchmarks.iter().any(|b| b.name == name),
+            results.instructions.iter().any(|b| b.name == name),
             "baseline lacks {name}"
         );
     }
@@ -114,7 +117,10 @@ fn committed_baseline_compares_cleanly_against_itself() {
 #[test]
 fn counts_of_different_hosts_or_without_a_fingerprint_are_inconclusive_never_regressed() {
     let benches = import_dir(root().join("tests/fixtures/callgrind")).expect("real fixture");
-    let mut base = BenchmarkResults::new(benches);
+    let mut base = BenchmarkResults::new(aiops_bench::result::Entries {
+        instructions: benches,
+        ..Default::default()
+    });
     base.metadata.host_fingerprint = Some(HostFingerprint {
         cpu_model: Some("AMD EPYC 7763 64-Core Processor".into()),
         valgrind: Some("valgrind-3.19.0".into()),
@@ -123,8 +129,8 @@ fn counts_of_different_hosts_or_without_a_fingerprint_are_inconclusive_never_reg
     });
     // 30% more instructions: a regression on the same host.
     let mut slower = base.clone();
-    let ir = slower.benchmarks[1].instructions.expect("callgrind count");
-    slower.benchmarks[1].instructions = Some((ir as f64 * 1.3).round() as u64);
+    let ir = slower.instructions[1].instructions;
+    slower.instructions[1].instructions = (ir as f64 * 1.3).round() as u64;
     let dir = tempfile::tempdir().expect("tempdir");
     let (b, c) = (
         dir.path().join("base.json"),
@@ -253,7 +259,10 @@ fn bench_run(dir: &Path, label: &str, extra: &[&str]) -> PathBuf {
     );
     let benches = import_dir(&home).expect("import the run's summaries");
     let path = dir.join(format!("{label}.json"));
-    let mut results = BenchmarkResults::new(benches);
+    let mut results = BenchmarkResults::new(aiops_bench::result::Entries {
+        instructions: benches,
+        ..Default::default()
+    });
     results.metadata.host_fingerprint = Some(HostFingerprint::current());
     write_results(&path, &results);
     path
@@ -273,8 +282,8 @@ fn b_unchanged_code_passes_and_c_extra_parse_work_is_caught() {
     assert_eq!(code, 0, "two runs of unchanged code must pass:\n{report}");
     let a = aiops_bench::io::load(&first).expect("first run");
     let b = aiops_bench::io::load(&second).expect("second run");
-    assert_eq!(a.benchmarks.len(), b.benchmarks.len());
-    for (x, y) in a.benchmarks.iter().zip(&b.benchmarks) {
+    assert_eq!(a.instructions.len(), b.instructions.len());
+    for (x, y) in a.instructions.iter().zip(&b.instructions) {
         assert_eq!(x.name, y.name);
         assert_eq!(
             x.instructions, y.instructions,

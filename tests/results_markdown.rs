@@ -4,38 +4,38 @@ use aiops_bench::compare::{compare, CompareOptions};
 use aiops_bench::export::markdown::Markdown;
 use aiops_bench::export::ComparisonExporter;
 use aiops_bench::result::{
-    Benchmark, BenchmarkResults, DeterministicMetric, Kind, LatencyMs, MinMax, PercentileBasis,
-    Spread,
+    Benchmark, BenchmarkResults, InstructionCount, Kind, LatencyMs, MinMax, PercentileBasis,
+    SkippedBenchmark, Spread, SCHEMA_VERSION,
 };
 
 fn micro(name: &str, mean_ms: f64, p95_ms: Option<f64>) -> Benchmark {
-    let mut b = Benchmark::new(name, Kind::Micro, "criterion");
-    b.latency_ms = Some(LatencyMs {
+    let latency = LatencyMs {
         min: mean_ms / 2.0,
         max: mean_ms * 4.0,
         mean: mean_ms,
         median: mean_ms,
         p95: p95_ms,
         p99: p95_ms.map(|p| p * 2.0),
-    });
-    b.percentile_basis = Some(if p95_ms.is_some() {
+    };
+    let basis = if p95_ms.is_some() {
         PercentileBasis::PerOperation
     } else {
         PercentileBasis::PerSample
-    });
-    b
+    };
+    Benchmark::new(name, Kind::Micro, "criterion", latency, basis)
 }
 
-fn instructions(name: &str, ir: u64) -> Benchmark {
-    let mut b = Benchmark::new(name, Kind::Micro, "callgrind");
-    b.instructions = Some(ir);
-    b.deterministic_metric = Some(DeterministicMetric::Instructions);
-    b
+fn instructions(name: &str, ir: u64) -> InstructionCount {
+    InstructionCount::new(name, "webhook", ir)
 }
 
-fn results(benchmarks: Vec<Benchmark>) -> BenchmarkResults {
+fn results(
+    benchmarks: Vec<Benchmark>,
+    skipped: Vec<SkippedBenchmark>,
+    instructions: Vec<InstructionCount>,
+) -> BenchmarkResults {
     BenchmarkResults {
-        schema_version: 1,
+        schema_version: SCHEMA_VERSION,
         timestamp: "2026-01-01T00:00:00Z".into(),
         metadata: aiops_bench::result::RunMetadata {
             // Both files' instruction counts come from the same kind of host.
@@ -49,6 +49,8 @@ fn results(benchmarks: Vec<Benchmark>) -> BenchmarkResults {
         },
         resources: None,
         benchmarks,
+        skipped,
+        instructions,
     }
 }
 
@@ -63,38 +65,47 @@ fn markdown_report_snapshot() {
         }),
         ..Default::default()
     });
-    let base = results(vec![
-        micro("cache/read/memory_1kb", 0.0010, Some(0.0015)),
-        micro("webhook/parse/github_pull_request", 0.040, Some(0.050)),
-        micro("cache/write/memory_1kb", 0.0020, None),
-        spread_base,
-        instructions("webhook/parse/github_pull_request/ir", 1_000_000),
-        instructions("cache/read/memory_1kb/ir", 50_000),
-        micro("cache/read/redis_1kb", 0.035, Some(0.060)),
-        micro("webhook/verify/github", 0.010, Some(0.012)),
-    ]);
+    let base = results(
+        vec![
+            micro("cache/read/memory_1kb", 0.0010, Some(0.0015)),
+            micro("webhook/parse/github_pull_request", 0.040, Some(0.050)),
+            micro("cache/write/memory_1kb", 0.0020, None),
+            spread_base,
+            micro("cache/read/redis_1kb", 0.035, Some(0.060)),
+            micro("webhook/verify/github", 0.010, Some(0.012)),
+        ],
+        vec![],
+        vec![
+            instructions("webhook/parse/github_pull_request/ir", 1_000_000),
+            instructions("cache/read/memory_1kb/ir", 50_000),
+        ],
+    );
     // Measured while other processes used 40% of the CPUs: inconclusive.
     let mut busy = micro("webhook/verify/github", 0.050, Some(0.060));
     busy.disturbance = Some(aiops_bench::disturbance::Disturbance {
         other_cpu_pct: 40.0,
         steal_pct: 0.0,
     });
-    let cur = results(vec![
-        micro("cache/read/memory_1kb", 0.0010, Some(0.0015)),
-        micro("webhook/parse/github_pull_request", 0.070, Some(0.095)),
-        micro("cache/write/memory_1kb", 0.0011, None),
-        micro("agent/triage/mock", 0.022, Some(0.060)),
-        instructions("webhook/parse/github_pull_request/ir", 1_050_000),
-        instructions("cache/read/memory_1kb/ir", 50_100),
-        Benchmark::skipped(
+    let cur = results(
+        vec![
+            micro("cache/read/memory_1kb", 0.0010, Some(0.0015)),
+            micro("webhook/parse/github_pull_request", 0.070, Some(0.095)),
+            micro("cache/write/memory_1kb", 0.0011, None),
+            micro("agent/triage/mock", 0.022, Some(0.060)),
+            micro("concurrency/triage/64", 1.5, Some(3.0)),
+            busy,
+        ],
+        vec![SkippedBenchmark::new(
             "cache/read/redis_1kb",
             Kind::Micro,
             "criterion",
             "redis not reachable at redis://127.0.0.1:6379",
-        ),
-        micro("concurrency/triage/64", 1.5, Some(3.0)),
-        busy,
-    ]);
+        )],
+        vec![
+            instructions("webhook/parse/github_pull_request/ir", 1_050_000),
+            instructions("cache/read/memory_1kb/ir", 50_100),
+        ],
+    );
     let report = Markdown.render(&compare(&base, &cur, &CompareOptions::default()));
     insta::assert_snapshot!(report);
 }

@@ -3,34 +3,45 @@
 use aiops_bench::compare::{
     compare, judge_instructions, judge_wall_clock, merge_runs, CompareOptions, Verdict, WallClock,
 };
-use aiops_bench::result::{Benchmark, BenchmarkResults, Kind, LatencyMs, MinMax, PercentileBasis};
+use aiops_bench::result::{
+    Benchmark, BenchmarkResults, Entries, Kind, LatencyMs, MinMax, PercentileBasis,
+    SkippedBenchmark, SCHEMA_VERSION,
+};
 use proptest::prelude::*;
 
 fn bench(name: &str, mean: f64, p95: Option<f64>) -> Benchmark {
-    let mut b = Benchmark::new(name, Kind::Micro, "criterion");
-    b.latency_ms = Some(LatencyMs {
+    let latency = LatencyMs {
         min: mean * 0.5,
         max: mean * 3.0,
         mean,
         median: mean,
         p95,
         p99: p95.map(|p| p * 1.5),
-    });
-    b.percentile_basis = Some(if p95.is_some() {
+    };
+    let basis = if p95.is_some() {
         PercentileBasis::PerOperation
     } else {
         PercentileBasis::PerSample
-    });
-    b
+    };
+    Benchmark::new(name, Kind::Micro, "criterion", latency, basis)
 }
 
 fn results(benchmarks: Vec<Benchmark>) -> BenchmarkResults {
+    results_with(Entries {
+        benchmarks,
+        ..Entries::default()
+    })
+}
+
+fn results_with(entries: Entries) -> BenchmarkResults {
     BenchmarkResults {
-        schema_version: 1,
+        schema_version: SCHEMA_VERSION,
         timestamp: "2026-01-01T00:00:00Z".into(),
         metadata: Default::default(),
         resources: None,
-        benchmarks,
+        benchmarks: entries.benchmarks,
+        skipped: entries.skipped,
+        instructions: entries.instructions,
     }
 }
 
@@ -125,7 +136,7 @@ proptest! {
         for m in &means {
             prop_assert!(mm.min <= *m && *m <= mm.max);
         }
-        let mean = b.latency_ms.unwrap().mean;
+        let mean = b.latency_ms.mean;
         prop_assert!(mm.min <= mean && mean <= mm.max);
         // Every run that went into the baseline compares as not regressed against it.
         for run in &runs {
@@ -163,9 +174,12 @@ fn new_missing_and_skipped_benchmarks_are_reported_not_gated() {
         bench("a/x", 1.0, Some(2.0)),
         bench("a/gone", 1.0, None),
     ]);
-    let mut skipped = Benchmark::skipped("a/x", Kind::Micro, "criterion", "redis unreachable");
-    skipped.group = "a".into();
-    let cur = results(vec![skipped, bench("a/new", 1.0, None)]);
+    let skipped = SkippedBenchmark::new("a/x", Kind::Micro, "criterion", "redis unreachable");
+    let cur = results_with(Entries {
+        benchmarks: vec![bench("a/new", 1.0, None)],
+        skipped: vec![skipped],
+        instructions: vec![],
+    });
     let c = compare(&base, &cur, &CompareOptions::default());
     let verdicts: Vec<_> = c
         .rows
@@ -190,7 +204,7 @@ fn scaled(r: &BenchmarkResults, k: f64, only: Option<usize>) -> BenchmarkResults
         if only.is_some_and(|j| j != i) {
             continue;
         }
-        let l = b.latency_ms.as_mut().unwrap();
+        let l = &mut b.latency_ms;
         l.min *= k;
         l.max *= k;
         l.mean *= k;
@@ -378,11 +392,11 @@ proptest! {
         frac in 0.0..1.0f64,
     ) {
         let mut base = bench("cache/write/redis", median, Some(median * tail));
-        base.latency_ms.as_mut().unwrap().p99 = Some(median * tail * 1.2);
+        base.latency_ms.p99 = Some(median * tail * 1.2);
         let mut cur = base.clone();
         // The median moves up to the baseline's p95 (beyond the 60% floor when tail > 1.76).
         let moved = median * (1.0 + (tail - 1.0) * frac);
-        cur.latency_ms.as_mut().unwrap().median = moved;
+        cur.latency_ms.median = moved;
         let o = CompareOptions { metric: aiops_bench::compare::Metric::Median, ..CompareOptions::default() };
         let c = compare(&results(vec![base.clone()]), &results(vec![cur.clone()]), &o);
         prop_assert_ne!(c.rows[0].verdict, Verdict::Regressed, "{}", c.rows[0].reason);
@@ -393,7 +407,7 @@ proptest! {
         // p95 alone 3x, into the baseline's own tail (its p99 unchanged, the median too): the
         // move of a p95 on the edge between two latency modes; reported, not gated.
         let mut edge = base.clone();
-        let l = edge.latency_ms.as_mut().unwrap();
+        let l = &mut edge.latency_ms;
         l.p95 = l.p95.map(|v| v * 3.0);
         let c = compare(&results(vec![base.clone()]), &results(vec![edge]), &CompareOptions::default());
         prop_assert_eq!(c.rows[0].verdict, Verdict::WithinNoise);
@@ -401,7 +415,7 @@ proptest! {
         // p95, p99 and max 3x with the median unchanged: the whole tail moved past where the
         // baseline's tail reached: a regression of the tail.
         let mut tail_only = base.clone();
-        let l = tail_only.latency_ms.as_mut().unwrap();
+        let l = &mut tail_only.latency_ms;
         l.p95 = l.p95.map(|v| v * 3.0);
         l.p99 = l.p99.map(|v| v * 3.0);
         l.max *= 3.0;
@@ -468,7 +482,7 @@ fn two_benchmarks_beyond_their_bands_alone_are_not_a_subset() {
     let mut cur = base.clone();
     for i in [3, 17] {
         // median, mean and p95 2x, p99 unchanged: no tail regression either.
-        let l = cur.benchmarks[i].latency_ms.as_mut().unwrap();
+        let l = &mut cur.benchmarks[i].latency_ms;
         l.median *= 2.0;
         l.mean *= 2.0;
         l.p95 = l.p95.map(|v| v * 2.0);

@@ -47,7 +47,6 @@
 //! nothing could be judged is inconclusive (exit 3). Comparing a file with itself always
 //! yields "unchanged", whatever the options.
 
-mod merge;
 mod rule;
 mod run_factor;
 mod stats;
@@ -56,9 +55,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::{Benchmark, BenchmarkResults, DeterministicMetric, MinMax};
+use crate::result::{Benchmark, BenchmarkResults, InstructionCount, MinMax};
 
-pub use merge::merge_runs;
+/// Merge several runs (or baselines) into one baseline; see [`crate::merge`].
+pub fn merge_runs(runs: &[BenchmarkResults]) -> BenchmarkResults {
+    crate::merge::merge_runs(runs)
+}
 pub use rule::{
     judge_instructions, judge_wall_clock, WallClock, SUBSET_MIN_BENCHMARKS, SUBSET_MIN_SHARE,
 };
@@ -380,7 +382,7 @@ impl Comparison {
 
 /// The statistic `metric` of a benchmark, with the metric actually used (p95 falls back to mean).
 pub fn statistic(b: &Benchmark, metric: Metric) -> Option<(f64, Metric)> {
-    let l = b.latency_ms.as_ref()?;
+    let l = &b.latency_ms;
     match metric {
         Metric::P95 => match l.p95 {
             Some(v) => Some((v, Metric::P95)),
@@ -399,10 +401,6 @@ pub(super) fn spread_of(b: &Benchmark, metric: Metric) -> Option<MinMax> {
         Metric::Mean => s.mean_ms,
         Metric::Median => s.median_ms,
     }
-}
-
-pub(super) fn is_deterministic(b: &Benchmark) -> bool {
-    b.deterministic_metric == Some(DeterministicMetric::Instructions) && b.instructions.is_some()
 }
 
 pub(super) fn ci_of(b: &Benchmark, metric: Metric) -> Option<(f64, f64)> {
@@ -450,39 +448,7 @@ fn compare_one(
     cur: &Benchmark,
     o: &CompareOptions,
     factors: (f64, f64),
-    instructions: Option<&str>,
 ) -> (Row, bool) {
-    if is_deterministic(base) && is_deterministic(cur) {
-        let b = base.instructions.unwrap_or(0) as f64;
-        let c = cur.instructions.unwrap_or(0) as f64;
-        let spread = base
-            .spread
-            .as_ref()
-            .filter(|s| s.runs >= 2)
-            .and_then(|s| s.instructions);
-        let mut row = Row::bare(
-            &cur.name,
-            "instructions",
-            "instructions",
-            Verdict::Inconclusive,
-            String::new(),
-        );
-        row.baseline = Some(b);
-        row.current = Some(c);
-        row.change_pct = pct(b, c);
-        match instructions {
-            Some(why) => row.reason = why.to_string(),
-            None => {
-                let (verdict, limit, reason) =
-                    judge_instructions(b, spread, c, o.instructions_threshold_pct);
-                row.verdict = verdict;
-                row.regression_limit_pct = limit;
-                row.detectable_change_pct = limit;
-                row.reason = reason;
-            }
-        }
-        return (row, false);
-    }
     let (bv, cv, used) = match wall_clock_pair(base, cur, o.metric) {
         Ok(v) => v,
         Err(why) => return (missing_stat(base, cur, o, why), false),
@@ -529,6 +495,39 @@ fn compare_one(
         disturbed: disturbed.is_some(),
     };
     (row, judged.beyond_band && disturbed.is_none())
+}
+
+/// Row of one instruction count present on both sides; `not_comparable` is why the two files'
+/// counts cannot be compared (see [`instructions_not_comparable`]), which makes it inconclusive.
+fn compare_instructions(
+    base: &InstructionCount,
+    cur: &InstructionCount,
+    o: &CompareOptions,
+    not_comparable: Option<&str>,
+) -> Row {
+    let (b, c) = (base.instructions as f64, cur.instructions as f64);
+    let mut row = Row::bare(
+        &cur.name,
+        "instructions",
+        "instructions",
+        Verdict::Inconclusive,
+        String::new(),
+    );
+    row.baseline = Some(b);
+    row.current = Some(c);
+    row.change_pct = pct(b, c);
+    match not_comparable {
+        Some(why) => row.reason = why.to_string(),
+        None => {
+            let (verdict, limit, reason) =
+                judge_instructions(b, base.spread, c, o.instructions_threshold_pct);
+            row.verdict = verdict;
+            row.regression_limit_pct = limit;
+            row.detectable_change_pct = limit;
+            row.reason = reason;
+        }
+    }
+    row
 }
 
 fn missing_stat(base: &Benchmark, cur: &Benchmark, o: &CompareOptions, why: &str) -> Row {
@@ -619,7 +618,6 @@ pub fn compare(
         )
         .map_or(1.0, |(value, _)| value)
     };
-    let instructions = instructions_not_comparable(baseline, current);
     let mut rows = Vec::new();
     let mut beyond = Vec::new();
     for base in &baseline.benchmarks {
@@ -635,33 +633,12 @@ pub fn compare(
             row
         };
         let row = match cur_by_name.get(base.name.as_str()) {
-            None => missing("in the baseline but not in the current run".into()),
-            Some(cur) if cur.skipped.is_some() => missing(format!(
-                "skipped in the current run: {}",
-                cur.skipped.as_deref().unwrap_or_default()
-            )),
-            Some(cur) if base.skipped.is_some() => {
-                let mut row = Row::bare(
-                    &base.name,
-                    o.metric.as_str(),
-                    "ms",
-                    Verdict::New,
-                    format!(
-                        "skipped in the baseline: {}",
-                        base.skipped.as_deref().unwrap_or_default()
-                    ),
-                );
-                row.current = statistic(cur, o.metric).map(|v| v.0);
-                row
-            }
+            None => match current.skipped_entry(&base.name) {
+                Some(cur) => missing(format!("skipped in the current run: {}", cur.reason)),
+                None => missing("in the baseline but not in the current run".into()),
+            },
             Some(cur) => {
-                let (row, candidate) = compare_one(
-                    base,
-                    cur,
-                    o,
-                    (factor, median_factor),
-                    instructions.as_deref(),
-                );
+                let (row, candidate) = compare_one(base, cur, o, (factor, median_factor));
                 if candidate {
                     beyond.push(rows.len());
                 }
@@ -670,20 +647,100 @@ pub fn compare(
         };
         rows.push(row);
     }
+    for base in &baseline.skipped {
+        if let Some(cur) = cur_by_name.get(base.name.as_str()) {
+            let mut row = Row::bare(
+                &base.name,
+                o.metric.as_str(),
+                "ms",
+                Verdict::New,
+                format!("skipped in the baseline: {}", base.reason),
+            );
+            row.current = statistic(cur, o.metric).map(|v| v.0);
+            rows.push(row);
+        } else if let Some(cur) = current.skipped_entry(&base.name) {
+            rows.push(Row::bare(
+                &base.name,
+                o.metric.as_str(),
+                "ms",
+                Verdict::Missing,
+                format!(
+                    "skipped in the current run: {} (and in the baseline)",
+                    cur.reason
+                ),
+            ));
+        }
+    }
+    let cur_instructions: BTreeMap<&str, &InstructionCount> = current
+        .instructions
+        .iter()
+        .map(|i| (i.name.as_str(), i))
+        .collect();
+    let base_instructions: std::collections::BTreeSet<&str> = baseline
+        .instructions
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    let instructions = instructions_not_comparable(baseline, current);
+    for base in &baseline.instructions {
+        rows.push(match cur_instructions.get(base.name.as_str()) {
+            Some(cur) => compare_instructions(base, cur, o, instructions.as_deref()),
+            None => {
+                let mut row = Row::bare(
+                    &base.name,
+                    "instructions",
+                    "instructions",
+                    Verdict::Missing,
+                    "in the baseline but not in the current run".into(),
+                );
+                row.baseline = Some(base.instructions as f64);
+                row
+            }
+        });
+    }
+    for cur in &current.instructions {
+        if !base_instructions.contains(cur.name.as_str()) {
+            let mut row = Row::bare(
+                &cur.name,
+                "instructions",
+                "instructions",
+                Verdict::New,
+                "not in the baseline".into(),
+            );
+            row.current = Some(cur.instructions as f64);
+            rows.push(row);
+        }
+    }
+    let base_skipped: std::collections::BTreeSet<&str> =
+        baseline.skipped.iter().map(|b| b.name.as_str()).collect();
     for cur in &current.benchmarks {
-        if base_names.contains(cur.name.as_str()) {
+        if base_names.contains(cur.name.as_str()) || base_skipped.contains(cur.name.as_str()) {
             continue;
         }
-        let (verdict, reason) = match &cur.skipped {
-            Some(why) => (
-                Verdict::Missing,
-                format!("skipped in the current run and not in the baseline: {why}"),
-            ),
-            None => (Verdict::New, "not in the baseline".to_string()),
-        };
-        let mut row = Row::bare(&cur.name, o.metric.as_str(), "ms", verdict, reason);
+        let mut row = Row::bare(
+            &cur.name,
+            o.metric.as_str(),
+            "ms",
+            Verdict::New,
+            "not in the baseline".into(),
+        );
         row.current = statistic(cur, o.metric).map(|v| v.0);
         rows.push(row);
+    }
+    for cur in &current.skipped {
+        if base_names.contains(cur.name.as_str()) || base_skipped.contains(cur.name.as_str()) {
+            continue;
+        }
+        rows.push(Row::bare(
+            &cur.name,
+            o.metric.as_str(),
+            "ms",
+            Verdict::Missing,
+            format!(
+                "skipped in the current run and not in the baseline: {}",
+                cur.reason
+            ),
+        ));
     }
     let subset = if o.confirm {
         rule::subset_rule(&mut rows, &beyond)

@@ -211,7 +211,7 @@ pub(super) fn unconfirmed(
     (factor, median_factor): (f64, f64),
     o: &CompareOptions,
 ) -> Option<String> {
-    let (bl, cl) = (base.latency_ms?, cur.latency_ms?);
+    let (bl, cl) = (base.latency_ms, cur.latency_ms);
     let t = 1.0 + o.threshold_pct / 100.0;
     let outside = |current: f64, baseline_upper: Option<f64>, q: &str, m: &str, factor: f64| {
         let upper = baseline_upper?;
@@ -278,18 +278,15 @@ pub(super) fn judge_row(
         factor,
     };
     let (mut verdict, limit, mut reason) = judge_wall_clock(w, o);
-    let median_beyond = match (base.latency_ms, cur.latency_ms) {
-        (Some(bl), Some(cl)) => {
-            let m = WallClock {
-                baseline: bl.median,
-                spread: spread_of(base, Metric::Median),
-                ci: None,
-                current: cl.median,
-                factor: median_factor,
-            };
-            judge_wall_clock(m, o).0 == Verdict::Regressed
-        }
-        _ => false,
+    let median_beyond = {
+        let m = WallClock {
+            baseline: base.latency_ms.median,
+            spread: spread_of(base, Metric::Median),
+            ci: None,
+            current: cur.latency_ms.median,
+            factor: median_factor,
+        };
+        judge_wall_clock(m, o).0 == Verdict::Regressed
     };
     let beyond_band = verdict == Verdict::Regressed && median_beyond;
     let mut tail = false;
@@ -347,7 +344,7 @@ fn tail_regressed(
     factor: f64,
     o: &CompareOptions,
 ) -> Option<String> {
-    let (bl, cl) = (base.latency_ms?, cur.latency_ms?);
+    let (bl, cl) = (base.latency_ms, cur.latency_ms);
     bl.p95?;
     let (c95, b99, c99) = (cl.p95?, bl.p99?, cl.p99?);
     let t = 1.0 + o.threshold_pct / 100.0;
@@ -409,7 +406,7 @@ pub(super) fn detectable(
 ) -> Option<f64> {
     let regressed = |k: f64| {
         let mut cur = base.clone();
-        let l = cur.latency_ms.as_mut()?;
+        let l = &mut cur.latency_ms;
         l.max *= k;
         l.p95 = l.p95.map(|v| v * k);
         l.p99 = l.p99.map(|v| v * k);
@@ -418,16 +415,15 @@ pub(super) fn detectable(
             l.mean *= k;
             l.median *= k;
         }
-        let judged = judge_row(base, &cur, used, o, (1.0, 1.0));
-        Some(judged.verdict == Verdict::Regressed)
+        judge_row(base, &cur, used, o, (1.0, 1.0)).verdict == Verdict::Regressed
     };
-    if regressed(DETECTABLE_MAX_FACTOR) != Some(true) {
+    if !regressed(DETECTABLE_MAX_FACTOR) {
         return None;
     }
     let (mut lo, mut hi) = (1.0_f64, DETECTABLE_MAX_FACTOR);
     for _ in 0..40 {
         let mid = (lo * hi).sqrt();
-        if regressed(mid) == Some(true) {
+        if regressed(mid) {
             hi = mid;
         } else {
             lo = mid;

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::stats::median;
-use super::{
-    disturbance_over, is_deterministic, spread_of, wall_clock_pair, CompareOptions, Verdict,
-};
+use super::{disturbance_over, spread_of, wall_clock_pair, CompareOptions, Verdict};
 use crate::result::{Benchmark, BenchmarkResults};
 
 /// Fewest wall-clock benchmarks present in both files for a run factor to be computed (and
@@ -65,8 +63,8 @@ struct Pair {
     down: Option<f64>,
 }
 
-/// Every wall-clock benchmark in both files, neither skipped nor disturbed, with a positive
-/// value on both sides.
+/// Every wall-clock benchmark in both files (skipped entries and instruction counts are in
+/// their own lists), not disturbed, with a positive value on both sides.
 fn factor_pairs(
     baseline: &BenchmarkResults,
     current: &BenchmarkResults,
@@ -82,12 +80,7 @@ fn factor_pairs(
         .iter()
         .filter_map(|base| {
             let cur = cur_by_name.get(base.name.as_str())?;
-            if base.skipped.is_some()
-                || cur.skipped.is_some()
-                || is_deterministic(base)
-                || is_deterministic(cur)
-                || disturbance_over(base, cur, o).is_some()
-            {
+            if disturbance_over(base, cur, o).is_some() {
                 return None;
             }
             let (b, c, used) = wall_clock_pair(base, cur, o.metric).ok()?;

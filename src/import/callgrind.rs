@@ -3,9 +3,8 @@
 //! `cargo bench --features callgrind --bench instructions` with `GUNGRAUN_SAVE_SUMMARY=json` (or `-- --save-summary`)
 //! writes one `summary.json` per benchmark below `target/gungraun/<package>/<bench>/<group>/
 //! <function>.<id>/`. This importer walks a folder for those files and turns each into one
-//! [`Benchmark`]: `source: callgrind`, `kind: micro`, `instructions: Some(Ir)` and
-//! `deterministic_metric: instructions`, so `aiops-bench compare` gates it tightly (2 % by
-//! default). The name is `callgrind/<group>/<function>/<id>` (`/<id>` left out when the benchmark
+//! [`InstructionCount`] (the result file's `instructions` list), so `aiops-bench compare` gates
+//! it tightly (2 % by default). The name is `callgrind/<group>/<function>/<id>` (`/<id>` left out when the benchmark
 //! has none), for example `callgrind/webhook/parse/github`.
 //!
 //! Only the fields needed are read from gungraun's summary (schema version 7 of
@@ -19,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{ImportError, Importer};
-use crate::result::{sources, Benchmark, DeterministicMetric, Kind};
+use crate::result::{sources, Entries, InstructionCount};
 
 /// File name gungraun gives each benchmark's summary.
 pub const SUMMARY_FILE: &str = "summary.json";
@@ -46,8 +45,11 @@ impl Importer for CallgrindImporter {
         sources::CALLGRIND
     }
 
-    fn import(&self) -> Result<Vec<Benchmark>, ImportError> {
-        import_dir(&self.dir)
+    fn import(&self) -> Result<Entries, ImportError> {
+        Ok(Entries {
+            instructions: import_dir(&self.dir)?,
+            ..Entries::default()
+        })
     }
 }
 
@@ -94,7 +96,7 @@ struct ValuesJson {
 ///
 /// Fails when `dir` is missing, when no summary is found, when a summary is malformed or has no
 /// callgrind `Ir` count, or when two summaries map to the same benchmark name.
-pub fn import_dir(dir: impl AsRef<Path>) -> Result<Vec<Benchmark>, ImportError> {
+pub fn import_dir(dir: impl AsRef<Path>) -> Result<Vec<InstructionCount>, ImportError> {
     let dir = dir.as_ref();
     if !dir.is_dir() {
         return Err(ImportError::Invalid {
@@ -118,7 +120,7 @@ pub fn import_dir(dir: impl AsRef<Path>) -> Result<Vec<Benchmark>, ImportError> 
         });
     }
     files.sort();
-    let mut by_name: BTreeMap<String, (PathBuf, Benchmark)> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, (PathBuf, InstructionCount)> = BTreeMap::new();
     for file in files {
         let bench = import_file(&file)?;
         if let Some((first, _)) = by_name.get(&bench.name) {
@@ -137,7 +139,7 @@ pub fn import_dir(dir: impl AsRef<Path>) -> Result<Vec<Benchmark>, ImportError> 
 }
 
 /// Import one gungraun `summary.json`.
-pub fn import_file(path: impl AsRef<Path>) -> Result<Benchmark, ImportError> {
+pub fn import_file(path: impl AsRef<Path>) -> Result<InstructionCount, ImportError> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
@@ -188,13 +190,8 @@ pub fn import_file(path: impl AsRef<Path>) -> Result<Benchmark, ImportError> {
         name.push('/');
         name.push_str(id);
     }
-    let mut b = Benchmark::new(name, Kind::Micro, sources::CALLGRIND);
-    b.group = group;
-    b.iterations = 1;
+    let mut b = InstructionCount::new(name, group, instructions);
     b.total_time_seconds = profile.duration_ns as f64 / 1e9;
-    b.success_rate = Some(100.0);
-    b.instructions = Some(instructions);
-    b.deterministic_metric = Some(DeterministicMetric::Instructions);
     Ok(b)
 }
 
@@ -234,7 +231,7 @@ mod tests {
     #[test]
     fn imports_real_gungraun_summaries() {
         let benches = import_dir(fixture_dir()).expect("fixture summaries import");
-        let got: Vec<(&str, Option<u64>)> = benches
+        let got: Vec<(&str, u64)> = benches
             .iter()
             .map(|b| (b.name.as_str(), b.instructions))
             .collect();
@@ -243,23 +240,17 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("callgrind/agent/answer/plain", Some(5685)),
-                ("callgrind/cache/get/hit", Some(4684)),
-                ("callgrind/cache/set/overwrite", Some(7552)),
-                ("callgrind/webhook/parse/github", Some(266_899)),
-                ("callgrind/webhook/verify/github", Some(1_507_233)),
+                ("callgrind/agent/answer/plain", 5685),
+                ("callgrind/cache/get/hit", 4684),
+                ("callgrind/cache/set/overwrite", 7552),
+                ("callgrind/webhook/parse/github", 266_899),
+                ("callgrind/webhook/verify/github", 1_507_233),
             ]
         );
         let parse = &benches[3];
         assert_eq!(parse.source, sources::CALLGRIND);
-        assert_eq!(parse.kind, Kind::Micro);
         assert_eq!(parse.group, "webhook");
-        assert_eq!(parse.iterations, 1);
-        assert_eq!(
-            parse.deterministic_metric,
-            Some(DeterministicMetric::Instructions)
-        );
-        assert!(parse.latency_ms.is_none());
+        assert!(parse.spread.is_none());
         assert!(parse.total_time_seconds > 0.0);
     }
 
@@ -267,7 +258,9 @@ mod tests {
     fn importer_trait_reports_callgrind_source() {
         let imp = CallgrindImporter::new(fixture_dir());
         assert_eq!(imp.source(), "callgrind");
-        assert_eq!(imp.import().expect("imports").len(), 5);
+        let entries = imp.import().expect("imports");
+        assert_eq!(entries.instructions.len(), 5);
+        assert!(entries.benchmarks.is_empty() && entries.skipped.is_empty());
     }
 
     #[test]

@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use super::{ImportError, Importer};
 use crate::result::{
-    sources, Benchmark, ConfidenceInterval, ErrorGroup, Kind, LatencyMs, PercentileBasis,
+    latency_of, sources, Benchmark, ConfidenceInterval, Entries, ErrorGroup, HistogramUnit, Kind,
+    LatencyMs, PercentileBasis, SkippedBenchmark, StoredHistogram,
 };
 use crate::sidecar::{read_sidecars, LatencySidecar, SIDECAR_DIR};
 
@@ -128,24 +129,29 @@ fn read_set(dir: &Path) -> Result<Benchmark, ImportError> {
             ));
         }
     }
-    let mut b = Benchmark::new(bench.full_id.clone(), Kind::Micro, sources::CRITERION);
-    // `group` stays the first segment of the name (the component): criterion's group_id is the
-    // whole name for a top-level `bench_function`.
-    let _ = bench.group_id;
-    let iterations: f64 = sample.iters.iter().sum();
-    b.iterations = iterations as u64;
-    b.total_time_seconds = sample.times.iter().sum::<f64>() / 1e9;
     let min = means_ns.iter().copied().fold(f64::INFINITY, f64::min);
     let max = means_ns.iter().copied().fold(0.0, f64::max);
-    b.latency_ms = Some(LatencyMs {
+    let latency = LatencyMs {
         min: min / NS_PER_MS,
         max: max / NS_PER_MS,
         mean: est.mean.point_estimate / NS_PER_MS,
         median: est.median.point_estimate / NS_PER_MS,
         p95: None,
         p99: None,
-    });
-    b.percentile_basis = Some(PercentileBasis::PerSample);
+    };
+    let mut b = Benchmark::new(
+        bench.full_id.clone(),
+        Kind::Micro,
+        sources::CRITERION,
+        latency,
+        PercentileBasis::PerSample,
+    );
+    // `group` stays the first segment of the name (the component): criterion's group_id is the
+    // whole name for a top-level `bench_function`.
+    let _ = bench.group_id;
+    let iterations: f64 = sample.iters.iter().sum();
+    b.iterations = iterations as u64;
+    b.total_time_seconds = sample.times.iter().sum::<f64>() / 1e9;
     b.sample_count = Some(means_ns.len() as u64);
     b.mean_ci = Some(ConfidenceInterval {
         lower_ms: est.mean.confidence_interval.lower_bound / NS_PER_MS,
@@ -166,29 +172,86 @@ fn read_set(dir: &Path) -> Result<Benchmark, ImportError> {
     Ok(b)
 }
 
+/// A benchmark merged from criterion's entry (if any) and its sidecar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Merged {
+    /// Measured: per-operation statistics from the sidecar's histogram, or criterion's
+    /// per-sample ones when the sidecar timed nothing.
+    Measured(Box<Benchmark>),
+    /// Could not run, or no operation succeeded.
+    Skipped(SkippedBenchmark),
+}
+
 /// Overlay a sidecar's per-operation statistics on a criterion entry (or build one from it).
-pub fn merge_sidecar(entry: Option<Benchmark>, s: &LatencySidecar) -> Benchmark {
-    if let Some(reason) = &s.skipped {
-        let mut b = Benchmark::skipped(s.name.clone(), Kind::Micro, sources::CRITERION, reason);
-        if let Some(e) = entry {
-            b.group = e.group;
+/// `path` is the sidecar's file, for messages.
+pub fn merge_sidecar(
+    entry: Option<Benchmark>,
+    s: &LatencySidecar,
+    path: &Path,
+) -> Result<Merged, ImportError> {
+    let group = entry.as_ref().map(|e| e.group.clone());
+    let skipped = |reason: String| {
+        let mut b = SkippedBenchmark::new(s.name.clone(), Kind::Micro, sources::CRITERION, reason);
+        if let Some(g) = &group {
+            b.group = g.clone();
         }
-        return b;
+        Merged::Skipped(b)
+    };
+    if let Some(reason) = &s.skipped {
+        return Ok(skipped(reason.clone()));
     }
-    let mut b =
-        entry.unwrap_or_else(|| Benchmark::new(s.name.clone(), Kind::Micro, sources::CRITERION));
-    if s.count > 0 {
-        b.latency_ms = Some(LatencyMs {
-            min: s.min_ns as f64 / NS_PER_MS,
-            max: s.max_ns as f64 / NS_PER_MS,
-            mean: s.mean_ns / NS_PER_MS,
-            median: s.median_ns as f64 / NS_PER_MS,
-            p95: Some(s.p95_ns as f64 / NS_PER_MS),
-            p99: Some(s.p99_ns as f64 / NS_PER_MS),
-        });
-        b.percentile_basis = Some(PercentileBasis::PerOperation);
-        b.sample_count = Some(s.count);
-    }
+    let per_operation = if s.count > 0 {
+        Some(match s.decode_histogram() {
+            Some(decoded) => {
+                let h = decoded.map_err(|e| invalid(path, format!("histogram: {e}")))?;
+                let latency = latency_of(&h, HistogramUnit::Ns)
+                    .ok_or_else(|| invalid(path, "count is above 0 but the histogram is empty"))?;
+                let stored = StoredHistogram::encode(&h, HistogramUnit::Ns)
+                    .map_err(|e| invalid(path, format!("histogram: {e}")))?;
+                (latency, Some(stored))
+            }
+            // A sidecar of an older build: its own summary of the same histogram.
+            None => (
+                LatencyMs {
+                    min: s.min_ns as f64 / NS_PER_MS,
+                    max: s.max_ns as f64 / NS_PER_MS,
+                    mean: s.mean_ns / NS_PER_MS,
+                    median: s.median_ns as f64 / NS_PER_MS,
+                    p95: Some(s.p95_ns as f64 / NS_PER_MS),
+                    p99: Some(s.p99_ns as f64 / NS_PER_MS),
+                },
+                None,
+            ),
+        })
+    } else {
+        None
+    };
+    let mut b = match (entry, per_operation) {
+        (entry, Some((latency, histogram))) => {
+            let mut b = entry.unwrap_or_else(|| {
+                Benchmark::new(
+                    s.name.clone(),
+                    Kind::Micro,
+                    sources::CRITERION,
+                    latency,
+                    PercentileBasis::PerOperation,
+                )
+            });
+            b.latency_ms = latency;
+            b.percentile_basis = PercentileBasis::PerOperation;
+            b.sample_count = Some(s.count);
+            b.histogram = histogram;
+            b
+        }
+        (Some(b), None) => b,
+        (None, None) => {
+            let why = s.errors.first().map_or_else(
+                || "no operation was timed".to_string(),
+                |e| format!("every operation failed ({} x {})", e.count, e.message),
+            );
+            return Ok(skipped(why));
+        }
+    };
     let ops = s.count + s.error_count;
     b.iterations = ops.max(b.iterations);
     b.error_count = s.error_count;
@@ -202,7 +265,7 @@ pub fn merge_sidecar(entry: Option<Benchmark>, s: &LatencySidecar) -> Benchmark 
         .collect();
     b.success_rate = (ops > 0).then(|| s.count as f64 / ops as f64 * 100.0);
     b.disturbance = s.disturbance;
-    b
+    Ok(Merged::Measured(Box::new(b)))
 }
 
 fn walk(dir: &Path, set: &str, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
@@ -244,7 +307,7 @@ impl Importer for CriterionImporter {
         sources::CRITERION
     }
 
-    fn import(&self) -> Result<Vec<Benchmark>, ImportError> {
+    fn import(&self) -> Result<Entries, ImportError> {
         if !self.dir.is_dir() {
             return Err(ImportError::Io {
                 path: self.dir.clone(),
@@ -266,12 +329,22 @@ impl Importer for CriterionImporter {
             path: sidecar_dir.clone(),
             source,
         })?;
+        let mut skipped = Vec::new();
         for s in &sidecars {
             let entry = by_name.remove(&s.name);
-            let merged = merge_sidecar(entry, s);
-            by_name.insert(merged.name.clone(), merged);
+            let path = sidecar_dir.join(crate::sidecar::sidecar_file_name(&s.name));
+            match merge_sidecar(entry, s, &path)? {
+                Merged::Measured(b) => {
+                    by_name.insert(b.name.clone(), *b);
+                }
+                Merged::Skipped(b) => skipped.push(b),
+            }
         }
-        Ok(by_name.into_values().collect())
+        Ok(Entries {
+            benchmarks: by_name.into_values().collect(),
+            skipped,
+            instructions: Vec::new(),
+        })
     }
 }
 
@@ -285,29 +358,31 @@ mod tests {
 
     #[test]
     fn reads_real_criterion_output_and_merges_sidecars() {
-        let out = CriterionImporter::new(fixtures()).import().unwrap();
+        let entries = CriterionImporter::new(fixtures()).import().unwrap();
+        let out = &entries.benchmarks;
         let names: Vec<&str> = out.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "cache/read/memory_1kb",
-                "cache/read/redis_1kb",
-                "webhook/parse/github_pull_request"
-            ]
+            ["cache/read/memory_1kb", "webhook/parse/github_pull_request"]
         );
         let mem = &out[0];
-        assert_eq!(mem.percentile_basis, Some(PercentileBasis::PerSample));
-        let l = mem.latency_ms.unwrap();
+        assert_eq!(mem.percentile_basis, PercentileBasis::PerSample);
+        assert!(
+            mem.histogram.is_none(),
+            "no per-operation data, no histogram"
+        );
+        let l = mem.latency_ms;
         assert_eq!((l.p95, l.p99), (None, None), "never invent percentiles");
         assert!(l.min <= l.mean && l.mean <= l.max * 1.5 && l.min > 0.0);
         assert!(mem.mean_ci.unwrap().lower_ms <= l.mean);
         assert!(mem.iterations > 0 && mem.total_time_seconds > 0.0);
-        let redis = &out[1];
-        assert!(redis.skipped.as_deref().unwrap().contains("redis"));
-        assert!(redis.latency_ms.is_none());
-        let gh = &out[2];
-        assert_eq!(gh.percentile_basis, Some(PercentileBasis::PerOperation));
-        let l = gh.latency_ms.unwrap();
+        assert_eq!(entries.skipped.len(), 1);
+        let redis = &entries.skipped[0];
+        assert_eq!(redis.name, "cache/read/redis_1kb");
+        assert!(redis.reason.contains("redis"));
+        let gh = &out[1];
+        assert_eq!(gh.percentile_basis, PercentileBasis::PerOperation);
+        let l = gh.latency_ms;
         assert_eq!(l.p95, Some(0.000310));
         assert_eq!(gh.error_count, 2);
         assert_eq!(gh.sample_count, Some(1000));
@@ -322,8 +397,11 @@ mod tests {
             .with_baseline("main")
             .import()
             .unwrap();
-        assert!(out.iter().any(|b| b.name == "cache/read/memory_1kb"
-            && b.percentile_basis == Some(PercentileBasis::PerSample)));
+        assert!(out
+            .benchmarks
+            .iter()
+            .any(|b| b.name == "cache/read/memory_1kb"
+                && b.percentile_basis == PercentileBasis::PerSample));
     }
 
     #[test]

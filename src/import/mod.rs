@@ -1,13 +1,14 @@
 //! Importers: one trait, one file per source. Each turns a tool's output into
-//! [`Benchmark`] entries of the one result format.
+//! [`Entries`] of the one result format (measured benchmarks, skipped ones, instruction counts).
+//! Goose metrics are imported by the load tester itself (package `aiops-loadtest`), so this
+//! library does not depend on Goose.
 
 use std::path::PathBuf;
 
-use crate::result::Benchmark;
+use crate::result::Entries;
 
 pub mod callgrind;
 pub mod criterion;
-pub mod goose;
 
 /// Why an import failed. Every variant names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +47,10 @@ impl ImportError {
 
 /// A source of benchmark entries.
 pub trait Importer {
-    /// Short source name, as written to [`Benchmark::source`] (for example `criterion`).
+    /// Short source name, as written to each entry's `source` (for example `criterion`).
     fn source(&self) -> &'static str;
-    /// Read the source and return its benchmark entries.
-    fn import(&self) -> Result<Vec<Benchmark>, ImportError>;
+    /// Read the source and return its entries.
+    fn import(&self) -> Result<Entries, ImportError>;
 }
 
 /// serde_json's message without its trailing " at line L column C" (the position is printed

@@ -1,12 +1,14 @@
 //! Goose importer: turns the `GooseMetrics` of a finished attack into benchmark entries
-//! (one per scenario and one per request).
+//! (one per scenario and one per request). It lives in the load tester's package so that the
+//! results library (`aiops_bench`) does not depend on Goose.
 //!
 //! Counts, status codes and errors come from Goose's metrics of real requests (`raw_data`,
 //! never the samples Goose's coordinated-omission mitigation adds). Latencies come from a
 //! [`LatencyRecord`] the load tester fills per request (an HDR histogram in microseconds plus the
 //! exact minimum, maximum and sum in nanoseconds), because Goose rounds response times into
-//! buckets. A request without a record gets Goose's exact minimum, maximum and mean and no
-//! percentiles rather than invented ones.
+//! buckets; the histogram is stored with each entry. Nothing is invented: a request kind
+//! without a record (or a scenario without any request) has no latency and goes to the
+//! result's `skipped` list with the reason.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,7 +16,10 @@ use std::time::Duration;
 use goose::metrics::GooseMetrics;
 use hdrhistogram::Histogram;
 
-use crate::result::{sources, Benchmark, ErrorGroup, Kind, LatencyMs, PercentileBasis};
+use aiops_bench::result::{
+    latency_with, sources, Benchmark, Entries, ErrorGroup, HistogramUnit, Kind, LatencyMs,
+    PercentileBasis, SkippedBenchmark, StoredHistogram,
+};
 
 /// Largest latency the histogram tracks: one hour, in microseconds. Longer ones are clamped.
 const MAX_TRACKABLE_US: u64 = 3_600_000_000;
@@ -74,31 +79,30 @@ impl LatencyRecord {
         self.histogram_us.len()
     }
 
-    /// Latency at `quantile` (0.0–1.0) in milliseconds; `None` while empty. Percentiles are
-    /// clamped to the exact minimum and maximum so they never leave the observed range.
-    pub fn quantile_ms(&self, quantile: f64) -> Option<f64> {
+    /// The histogram as stored in the result file (microseconds); `None` while empty.
+    pub fn stored(&self) -> Option<StoredHistogram> {
         if self.count() == 0 {
             return None;
         }
-        let us = self.histogram_us.value_at_quantile(quantile) as f64;
-        let ms = us / 1_000.0;
-        Some(ms.clamp(self.min_ns as f64 / 1e6, self.max_ns as f64 / 1e6))
+        // A histogram with fixed in-memory bounds always serializes.
+        StoredHistogram::encode(&self.histogram_us, HistogramUnit::Us).ok()
     }
 
-    /// Summary in milliseconds; `None` while empty.
+    /// Summary in milliseconds: the exact minimum, maximum and mean, percentiles of the
+    /// histogram by [`aiops_bench::result::latency_with`] (the one percentile definition, also
+    /// used when baselines merge histograms); `None` while empty.
     pub fn to_latency_ms(&self) -> Option<LatencyMs> {
         let count = self.count();
         if count == 0 {
             return None;
         }
-        Some(LatencyMs {
-            min: self.min_ns as f64 / 1e6,
-            max: self.max_ns as f64 / 1e6,
-            mean: self.sum_ns as f64 / count as f64 / 1e6,
-            median: self.quantile_ms(0.5)?,
-            p95: self.quantile_ms(0.95),
-            p99: self.quantile_ms(0.99),
-        })
+        latency_with(
+            &self.histogram_us,
+            HistogramUnit::Us,
+            self.min_ns as f64 / 1e6,
+            self.max_ns as f64 / 1e6,
+            self.sum_ns as f64 / count as f64 / 1e6,
+        )
     }
 }
 
@@ -117,13 +121,13 @@ pub fn request_key(method: &str, name: &str) -> String {
 /// - `elapsed_seconds`: how long the scenario's load lasted (throughput is requests / this).
 ///
 /// Returns the scenario entry first, then one entry per request sorted by key. A scenario that
-/// made no request at all still gets its entry (zero iterations, no latency).
+/// made no request at all is a skipped entry with that reason (`check` fails it).
 pub fn from_goose_metrics(
     scenario: &str,
     metrics: &GooseMetrics,
     latencies: &BTreeMap<String, LatencyRecord>,
     elapsed_seconds: f64,
-) -> Vec<Benchmark> {
+) -> Entries {
     let elapsed_seconds = if elapsed_seconds.is_finite() && elapsed_seconds > 0.0 {
         elapsed_seconds
     } else {
@@ -132,16 +136,29 @@ pub fn from_goose_metrics(
     let mut keys: Vec<&String> = metrics.requests.keys().collect();
     keys.sort();
 
-    let mut total = Benchmark::new(scenario, Kind::Load, sources::GOOSE);
+    let mut total = Benchmark::new(
+        scenario,
+        Kind::Load,
+        sources::GOOSE,
+        LatencyMs::default(),
+        PercentileBasis::PerRequest,
+    );
     total.group = scenario.to_string();
     total.total_time_seconds = elapsed_seconds;
     let mut total_latency = LatencyRecord::new();
     let mut total_errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut entries = Vec::new();
+    let mut skipped = Vec::new();
 
     for key in keys {
         let aggregate = &metrics.requests[key];
-        let mut entry = Benchmark::new(format!("{scenario}/{key}"), Kind::Load, sources::GOOSE);
+        let mut entry = Benchmark::new(
+            format!("{scenario}/{key}"),
+            Kind::Load,
+            sources::GOOSE,
+            LatencyMs::default(),
+            PercentileBasis::PerRequest,
+        );
         entry.group = scenario.to_string();
         entry.total_time_seconds = elapsed_seconds;
         let iterations = (aggregate.success_count + aggregate.fail_count) as u64;
@@ -179,36 +196,35 @@ pub fn from_goose_metrics(
         if elapsed_seconds > 0.0 {
             entry.throughput_ops_per_second = Some(iterations as f64 / elapsed_seconds);
         }
-        match latencies.get(key) {
-            Some(record) if record.count() > 0 => {
-                entry.latency_ms = record.to_latency_ms();
-                entry.percentile_basis = Some(PercentileBasis::PerRequest);
-                entry.sample_count = Some(record.count());
-                total_latency.merge(record);
-            }
-            _ => {
-                let raw = &aggregate.raw_data;
-                if raw.counter > 0 {
-                    let mean = raw.total_time_us as f64 / raw.counter as f64 / 1_000.0;
-                    entry.latency_ms = Some(LatencyMs {
-                        min: raw.minimum_time_us as f64 / 1_000.0,
-                        max: raw.maximum_time_us as f64 / 1_000.0,
-                        mean,
-                        median: mean,
-                        p95: None,
-                        p99: None,
-                    });
-                    entry.percentile_basis = Some(PercentileBasis::PerSample);
-                    entry.sample_count = Some(raw.counter as u64);
-                }
-            }
-        }
         for (code, count) in &entry.status_codes {
             *total.status_codes.entry(code.clone()).or_default() += count;
         }
         total.iterations += iterations;
         total.error_count += fail_count;
-        entries.push(entry);
+        match latencies
+            .get(key)
+            .and_then(|r| Some((r, r.to_latency_ms()?)))
+        {
+            Some((record, latency)) => {
+                entry.latency_ms = latency;
+                entry.sample_count = Some(record.count());
+                entry.histogram = record.stored();
+                total_latency.merge(record);
+                entries.push(entry);
+            }
+            None => {
+                let mut s = SkippedBenchmark::new(
+                    entry.name,
+                    Kind::Load,
+                    sources::GOOSE,
+                    format!(
+                        "no latency recorded by the load tester for the {iterations} request(s) Goose counted"
+                    ),
+                );
+                s.group = scenario.to_string();
+                skipped.push(s);
+            }
+        }
     }
 
     if total.iterations > 0 {
@@ -220,17 +236,33 @@ pub fn from_goose_metrics(
     if elapsed_seconds > 0.0 {
         total.throughput_ops_per_second = Some(total.iterations as f64 / elapsed_seconds);
     }
-    if total_latency.count() > 0 {
-        total.latency_ms = total_latency.to_latency_ms();
-        total.percentile_basis = Some(PercentileBasis::PerRequest);
-        total.sample_count = Some(total_latency.count());
-    }
     total.errors = group_errors(&total_errors);
-
-    let mut out = Vec::with_capacity(entries.len() + 1);
-    out.push(total);
-    out.extend(entries);
-    out
+    match total_latency.to_latency_ms() {
+        Some(latency) => {
+            total.latency_ms = latency;
+            total.sample_count = Some(total_latency.count());
+            total.histogram = total_latency.stored();
+            entries.insert(0, total);
+        }
+        None => {
+            let mut s = SkippedBenchmark::new(
+                scenario,
+                Kind::Load,
+                sources::GOOSE,
+                format!(
+                    "the scenario made no request with a recorded latency ({} request(s) counted by Goose in {elapsed_seconds:.1} s); is the target up and the generator running?",
+                    total.iterations
+                ),
+            );
+            s.group = scenario.to_string();
+            skipped.insert(0, s);
+        }
+    }
+    Entries {
+        benchmarks: entries,
+        skipped,
+        instructions: Vec::new(),
+    }
 }
 
 /// Error groups sorted by count (largest first), then message.
@@ -283,18 +315,35 @@ mod tests {
     #[test]
     fn empty_record_has_no_summary() {
         assert!(LatencyRecord::new().to_latency_ms().is_none());
-        assert!(LatencyRecord::new().quantile_ms(0.5).is_none());
+        assert!(LatencyRecord::new().stored().is_none());
     }
 
     #[test]
-    fn empty_metrics_give_one_empty_scenario_entry() {
+    fn empty_metrics_give_one_skipped_scenario_entry() {
         let metrics = GooseMetrics::default();
         let out = from_goose_metrics("load/health", &metrics, &BTreeMap::new(), 3.0);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].name, "load/health");
-        assert_eq!(out[0].iterations, 0);
-        assert!(out[0].latency_ms.is_none());
-        assert!(out[0].success_rate.is_none());
-        assert_eq!(out[0].throughput_ops_per_second, Some(0.0));
+        assert!(out.benchmarks.is_empty());
+        assert_eq!(out.skipped.len(), 1);
+        assert_eq!(out.skipped[0].name, "load/health");
+        assert_eq!(out.skipped[0].kind, Kind::Load);
+        assert!(out.skipped[0].reason.contains("no request"));
+    }
+
+    #[test]
+    fn percentiles_are_the_stored_histograms_own() {
+        let mut r = LatencyRecord::new();
+        for us in 1..=1_000u64 {
+            r.record(Duration::from_micros(us * 7));
+        }
+        let l = r.to_latency_ms().unwrap();
+        let h = r.stored().unwrap().decode().unwrap();
+        let ms = |q: f64| {
+            (aiops_bench::hdr::quantile(&h, q).unwrap() as f64 / 1_000.0).clamp(l.min, l.max)
+        };
+        assert_eq!(
+            (l.median, l.p95, l.p99),
+            (ms(0.5), Some(ms(0.95)), Some(ms(0.99)))
+        );
+        assert_eq!(h.len(), 1_000);
     }
 }

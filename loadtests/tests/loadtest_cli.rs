@@ -16,10 +16,20 @@ fn loadtest() -> Command {
     Command::cargo_bin("loadtest").expect("loadtest binary is built")
 }
 
+/// The result file, validated by the results library and by the published JSON Schema.
 fn read_results(path: &Path) -> BenchmarkResults {
     let bytes = std::fs::read(path).expect("the result file is written");
-    let results: BenchmarkResults =
-        serde_json::from_slice(&bytes).expect("the result file parses as BenchmarkResults");
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../baselines/schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "schema errors: {errors:#?}");
+    let results = aiops_bench::io::load(path).expect("the result file loads");
     assert_eq!(results.schema_version, SCHEMA_VERSION);
     assert!(!results.benchmarks.is_empty());
     results
@@ -191,9 +201,22 @@ fn embedded_target_counts_success_and_result_file() {
         );
         assert_eq!(b.success_rate, Some(100.0), "{name}: {:?}", b.errors);
         assert_eq!(b.error_count, 0);
-        let l = b.latency_ms.expect("latency measured");
+        let l = b.latency_ms;
         assert!(l.min <= l.median && l.median <= l.p95.unwrap() && l.p95.unwrap() <= l.max);
         assert_eq!(b.sample_count, Some(b.iterations));
+        // The per-request histogram is stored, and the percentiles are its own.
+        let h = b
+            .histogram
+            .as_ref()
+            .expect("histogram stored")
+            .decode()
+            .unwrap();
+        assert_eq!(h.len(), b.iterations);
+        let p95 = aiops_bench::hdr::quantile(&h, 0.95).unwrap() as f64 / 1_000.0;
+        assert_eq!(l.p95, Some(p95.clamp(l.min, l.max)));
+        // The schedule it was asked to keep is stored for `aiops-bench check`.
+        let s = b.schedule.expect("schedule stored");
+        assert_eq!((s.target_rps, s.scheduled), (50.0, 150));
         // From the due time a request can only have waited longer than from its sending.
         let due = b.latency_from_due_ms.expect("from-due-time latency stored");
         assert!(
@@ -252,6 +275,7 @@ fn bad_input_is_a_usage_error() {
         vec!["--url", "not a url"],
         vec!["--url", "ftp://127.0.0.1:21"],
         vec!["--scenario", "extreme"],
+        vec!["--targets", "/nonexistent/targets.toml"],
     ] {
         let output = loadtest().args(&args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -272,17 +296,35 @@ fn slow_server_latency_is_at_least_the_injected_delay() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    // 50 ms per request breaks the health p95 < 10 ms target: exit 1, naming it.
+    // 50 ms per request breaks the health p95 < 10 ms target (from sending and from the due
+    // time): exit 1, naming both.
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("p95 latency"), "{stdout}");
+    assert!(
+        stdout.contains("MISSED  health endpoint p95 < 10 ms [load/health_check]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("MISSED  health p95 from due time < 10 ms [load/health_check]"),
+        "{stdout}"
+    );
     let results = read_results(&out);
+    // The verdict is the library's check of the written file, line for line (what
+    // `aiops-bench check` prints for it, without the "not measured" lines).
+    let outcomes = aiops_bench::targets::check(&aiops_bench::targets::Targets::shipped(), &results);
+    let report = aiops_bench::targets::render(&outcomes, false);
+    assert!(report.missed >= 2);
+    assert!(
+        stdout.contains(&report.text),
+        "{stdout}\n---\n{}",
+        report.text
+    );
     let b = entry(&results, "load/health_check");
     assert!(
         (b.iterations as i64 - 40).abs() <= 4,
         "{} requests",
         b.iterations
     );
-    let l = b.latency_ms.unwrap();
+    let l = b.latency_ms;
     assert!(l.min >= 50.0, "min {} ms under the injected 50 ms", l.min);
     assert!(l.median >= 50.0, "median {} ms", l.median);
     // Open model: requests overlap instead of queueing behind each other, so the tail is not
@@ -394,7 +436,7 @@ fn a_stall_shows_in_the_tail_without_inflating_it() {
         b.iterations
     );
     assert_eq!(b.error_count, 0);
-    let l = b.latency_ms.unwrap();
+    let l = b.latency_ms;
     // Not hidden: the request that arrived first in the stall waited about the whole second.
     assert!(l.max >= 900.0, "max {} ms hides the 1 s stall", l.max);
     assert!(l.p95.unwrap() >= 500.0, "p95 {} ms", l.p95.unwrap());
