@@ -7,6 +7,8 @@ pub mod cache;
 pub mod inject;
 pub mod llm;
 pub mod server;
+#[doc(hidden)]
+pub mod testing;
 pub mod webhook;
 
 pub use api::{app, AppState};
