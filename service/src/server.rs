@@ -130,6 +130,7 @@ impl Server {
 
         let state = AppState::builder()
             .cache(selected.cache)
+            .cache_fallback_reason(selected.fallback_reason)
             .llm(provider, info)
             .secrets(Secrets::from_env())
             .build()

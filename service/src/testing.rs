@@ -85,6 +85,7 @@ static SUMMARY_AT_EXIT: Once = Once::new();
 /// stderr past the test harness's capture and counts it for the summary printed when the
 /// process exits. The test's name is the name of the current thread (the harness names each
 /// test's thread after the test); call this from the test's own thread.
+#[track_caller]
 pub fn skip(service: &Service, url: &str, reason: &dyn Display) {
     skip_because(
         service,
@@ -95,6 +96,7 @@ pub fn skip(service: &Service, url: &str, reason: &dyn Display) {
 
 /// [`skip`] for any missing requirement: `missing` says what is missing, e.g. `valgrind not
 /// installed`; tests with the same `service` and `missing` share one summary line.
+#[track_caller]
 pub fn skip_because(service: &Service, missing: &str, reason: &dyn Display) {
     let test = std::thread::current()
         .name()

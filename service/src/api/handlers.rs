@@ -59,6 +59,8 @@ pub(crate) async fn root(State(state): State<AppState>) -> Response {
 struct CacheHealth {
     backend: &'static str,
     reachable: bool,
+    /// Why the backend is `memory` although Redis was asked for; null otherwise.
+    fallback_reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +100,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         cache: CacheHealth {
             backend: inner.cache.backend(),
             reachable,
+            fallback_reason: inner.cache_fallback_reason.clone(),
         },
         webhooks: WebhookAuth {
             github: auth(Source::Github),
