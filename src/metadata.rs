@@ -27,6 +27,7 @@ pub fn collect() -> RunMetadata {
         host: host(),
         tool_versions,
         runs: 1,
+        target: None,
     }
 }
 

@@ -78,6 +78,24 @@ pub struct RunMetadata {
     /// How many runs were merged into this file (1 for a plain run; more for a merged baseline).
     #[serde(default = "one")]
     pub runs: u32,
+    /// Backends of the load-test target (load tests; absent when its `/health` did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetInfo>,
+}
+
+/// What the load-test target runs on, as its `/health` reported it. A field is null when the
+/// target did not say.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Cache backend (`memory` or `redis` for the reference service).
+    #[serde(default)]
+    pub cache_backend: Option<String>,
+    /// Why the cache is not the one asked for (for example `redis not reachable at URL: ...`).
+    #[serde(default)]
+    pub cache_fallback_reason: Option<String>,
+    /// Database backend (for example `sqlite` or `postgres`).
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
 fn one() -> u32 {
