@@ -17,6 +17,7 @@ const RATE_WARN_RATIO: f64 = 0.95;
 const ERROR_RATE_LIMIT_PERCENT: f64 = 1.0;
 
 /// Print the run header.
+#[allow(clippy::too_many_arguments)] // one line of the header each
 pub fn header(
     profile: &str,
     base_url: &str,

@@ -428,7 +428,7 @@ fn measure(name: &str, a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<AbBe
     let (mut reruns, mut kept_disturbed) = (0usize, 0usize);
     let mut i = 0usize;
     while rounds.len() < o.rounds {
-        let (sa, sb) = if i % 2 == 0 {
+        let (sa, sb) = if i & 1 == 0 {
             let sa = a.slice(o.slice_ms)?;
             (sa, b.slice(o.slice_ms)?)
         } else {
