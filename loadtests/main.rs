@@ -211,12 +211,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (target.base_url.clone(), Some(target), secrets)
         }
     };
-    if let Err(e) = target::preflight(&base_url).await {
-        if let Some(t) = embedded.take() {
-            t.stop();
+    let target_info = match target::preflight(&base_url).await {
+        Ok(info) => info,
+        Err(e) => {
+            if let Some(t) = embedded.take() {
+                t.stop();
+            }
+            return Err(UsageError(format!("{e:#}")).into());
         }
-        return Err(UsageError(format!("{e:#}")).into());
-    }
+    };
     let monitored_pid = cli.target_pid.or(embedded.as_ref().map(|t| t.pid()));
 
     report::header(
@@ -227,6 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         rps,
         users,
         &kinds,
+        target_info.as_ref(),
     );
 
     let sampler = monitored_pid.map(resources::Sampler::start);
@@ -319,6 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let mut results = BenchmarkResults::new(all);
     results.resources = resources.clone();
+    results.metadata.target = target_info;
     results
         .metadata
         .tool_versions

@@ -6,12 +6,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiops_bench::result::{Benchmark, Entries, ResourceUsage};
+use aiops_bench::result::{Benchmark, Entries, ResourceUsage, TargetInfo};
 use aiops_bench::targets::TargetOutcome;
 
 use crate::scenarios::{Kind, ScenarioOutcome, Shared};
 
 /// Print the run header.
+#[allow(clippy::too_many_arguments)] // one line of the header each
 pub fn header(
     profile: &str,
     base_url: &str,
@@ -20,6 +21,7 @@ pub fn header(
     rps: u64,
     users: usize,
     kinds: &[Kind],
+    target: Option<&TargetInfo>,
 ) {
     println!("{}", "=".repeat(72));
     println!("AIOps load test (Goose, open model)");
@@ -31,11 +33,36 @@ pub fn header(
     } else {
         println!("Target           : {base_url}");
     }
+    let (cache, database) = backends(target, embedded);
+    println!("Cache            : {cache}");
+    println!("Database         : {database}");
     println!("Duration         : {duration_s} s per scenario");
     println!("Target rate      : {rps} requests/s (up to {users} in flight)");
     let names: Vec<&str> = kinds.iter().map(|k| k.title()).collect();
     println!("Scenarios        : {}", names.join(", "));
     println!();
+}
+
+/// The header's cache and database lines: what the target's `/health` says, and why.
+fn backends(target: Option<&TargetInfo>, embedded: bool) -> (String, String) {
+    const UNSAID: &str = "not reported by the target's /health";
+    let cache = match target.and_then(|t| t.cache_backend.as_deref()) {
+        None => UNSAID.to_string(),
+        Some(backend) => match target.and_then(|t| t.cache_fallback_reason.as_deref()) {
+            Some(reason) => format!("{backend} (fallback: {reason})"),
+            None if !embedded => format!("{backend} (as the target's /health reports)"),
+            None => match crate::target::embedded_redis_url() {
+                Some(url) => format!("{backend} (REDIS_URL={url})"),
+                None => format!(
+                    "{backend} (REDIS_URL is not set; set it to run the embedded service on Redis)"
+                ),
+            },
+        },
+    };
+    let database = target
+        .and_then(|t| t.database.clone())
+        .unwrap_or_else(|| UNSAID.to_string());
+    (cache, database)
 }
 
 /// `report.html` + `health` → `report-health.html`.

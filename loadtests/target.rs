@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use aiops_bench::result::TargetInfo;
 use anyhow::{anyhow, bail, Context};
 
 /// The one stdout line the reference service prints once it accepts connections.
@@ -185,9 +186,32 @@ impl Drop for EmbeddedTarget {
     }
 }
 
-/// Check that `base_url` answers `GET /health` within a few seconds; the error names the URL
-/// and the cause.
-pub async fn preflight(base_url: &str) -> anyhow::Result<()> {
+/// The Redis URL the embedded reference service caches in: `REDIS_URL` when set and not blank,
+/// as for `aiops-service`; otherwise it uses its in-process memory cache.
+pub fn embedded_redis_url() -> Option<String> {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// What a `/health` body says about the target's backends: the reference service's
+/// `cache.backend` and `cache.fallback_reason`, and a `database` (a name, or an object with a
+/// `backend`). `None` when it says none of it (not JSON, another service's format).
+pub fn target_info(health_body: &[u8]) -> Option<TargetInfo> {
+    let health: serde_json::Value = serde_json::from_slice(health_body).ok()?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let database = &health["database"];
+    let info = TargetInfo {
+        cache_backend: text(&health["cache"]["backend"]),
+        cache_fallback_reason: text(&health["cache"]["fallback_reason"]),
+        database: text(database).or_else(|| text(&database["backend"])),
+    };
+    (info != TargetInfo::default()).then_some(info)
+}
+
+/// Check that `base_url` answers `GET /health` within a few seconds and return what it says
+/// about the target's backends ([`target_info`]); the error names the URL and the cause.
+pub async fn preflight(base_url: &str) -> anyhow::Result<Option<TargetInfo>> {
     let url = format!("{}/health", base_url.trim_end_matches('/'));
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -198,11 +222,11 @@ pub async fn preflight(base_url: &str) -> anyhow::Result<()> {
         Ok(resp) => {
             let status = resp.status();
             // Read the body so a half-broken server shows here, not mid-run.
-            let _ = resp.bytes().await;
+            let body = resp.bytes().await.unwrap_or_default();
             if status.is_server_error() {
                 bail!("target {url} answered {status}; is the service healthy?");
             }
-            Ok(())
+            Ok(status.is_success().then(|| target_info(&body)).flatten())
         }
         Err(e) => {
             let mut cause = e.to_string();
@@ -228,7 +252,7 @@ pub fn serve_reference(bind: SocketAddr) -> anyhow::Result<()> {
         .context("could not start the tokio runtime")?;
     let config = aiops_service::server::Config {
         bind,
-        redis_url: None,
+        redis_url: embedded_redis_url(),
         ..aiops_service::server::Config::default()
     };
     runtime.block_on(aiops_service::server::run(config, shutdown_signal()))

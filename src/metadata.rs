@@ -27,6 +27,7 @@ pub fn collect() -> RunMetadata {
         tool_versions,
         runs: 1,
         host_fingerprint: None,
+        target: None,
     }
 }
 

@@ -152,6 +152,24 @@ pub struct RunMetadata {
     /// instruction counts of files with different fingerprints inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_fingerprint: Option<crate::metadata::HostFingerprint>,
+    /// Backends of the load-test target (load tests; absent when its `/health` did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetInfo>,
+}
+
+/// What the load-test target runs on, as its `/health` reported it. A field is null when the
+/// target did not say.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TargetInfo {
+    /// Cache backend (`memory` or `redis` for the reference service).
+    #[serde(default)]
+    pub cache_backend: Option<String>,
+    /// Why the cache is not the one asked for (for example `redis not reachable at URL: ...`).
+    #[serde(default)]
+    pub cache_fallback_reason: Option<String>,
+    /// Database backend (for example `sqlite` or `postgres`).
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
 fn one() -> u32 {

@@ -8,7 +8,8 @@
 //! (exit 3), never a regression and never a silent OK.
 //!
 //! (b) and (c) run `cargo bench --features callgrind --bench instructions` under valgrind. Without valgrind or
-//! gungraun-runner they print a skip line, unless `AIOPS_REQUIRE_VALGRIND=1` (CI), where absence
+//! gungraun-runner they say so on stderr (a `SKIP:` line and an exit summary that `cargo test`
+//! shows, see `aiops_service::testing`), unless `AIOPS_REQUIRE_VALGRIND=1` (CI), where absence
 //! fails.
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ mod common;
 use aiops_bench::import::callgrind::import_dir;
 use aiops_bench::metadata::HostFingerprint;
 use aiops_bench::result::BenchmarkResults;
+use aiops_service::testing;
 
 const FEATURE: &str = "extra-parse-work";
 const GITHUB_PARSE: &str = "callgrind/webhook/parse/github";
@@ -201,33 +203,26 @@ fn counts_of_different_hosts_or_without_a_fingerprint_are_inconclusive_never_reg
     );
 }
 
-/// `Some(reason)` when the instruction benchmarks cannot run here.
-fn valgrind_missing() -> Option<String> {
-    let ok = |cmd: &str| {
-        Command::new(cmd)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    if !ok("valgrind") {
-        return Some("valgrind is not installed (run .ci/install-tools)".into());
-    }
-    if !ok("gungraun-runner") {
-        return Some("gungraun-runner is not installed (run .ci/install-tools)".into());
+/// `Some((missing, reason))` when the instruction benchmarks cannot run here.
+fn valgrind_missing() -> Option<(String, String)> {
+    for tool in ["valgrind", "gungraun-runner"] {
+        let problem = match Command::new(tool).arg("--version").output() {
+            Ok(o) if o.status.success() => continue,
+            Ok(o) => format!("`{tool} --version` failed ({})", o.status),
+            Err(e) => format!("cannot run {tool}: {e}"),
+        };
+        return Some((format!("{tool} not installed"), problem));
     }
     None
 }
 
-/// Skip (print a line) or, with `AIOPS_REQUIRE_VALGRIND=1`, fail.
-fn require_valgrind(test: &str) -> bool {
+/// Skip (a line on stderr that `cargo test` shows, and the exit summary; see
+/// `aiops_service::testing`) or, with `AIOPS_REQUIRE_VALGRIND=1`, fail.
+fn require_valgrind() -> bool {
     match valgrind_missing() {
         None => true,
-        Some(reason) => {
-            if std::env::var("AIOPS_REQUIRE_VALGRIND").as_deref() == Ok("1") {
-                panic!("{test}: {reason}; AIOPS_REQUIRE_VALGRIND=1 requires it");
-            }
-            eprintln!("skipped {test}: {reason} (set AIOPS_REQUIRE_VALGRIND=1 to fail instead)");
+        Some((missing, reason)) => {
+            testing::skip_because(&testing::VALGRIND, &missing, &reason);
             false
         }
     }
@@ -270,7 +265,7 @@ fn bench_run(dir: &Path, label: &str, extra: &[&str]) -> PathBuf {
 
 #[test]
 fn b_unchanged_code_passes_and_c_extra_parse_work_is_caught() {
-    if !require_valgrind("gate_instructions::b_and_c") {
+    if !require_valgrind() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

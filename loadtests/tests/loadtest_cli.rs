@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiops_bench::result::{Benchmark, BenchmarkResults, SCHEMA_VERSION};
+use aiops_bench::result::{Benchmark, BenchmarkResults, TargetInfo, SCHEMA_VERSION};
+use aiops_service::testing;
 use assert_cmd::cargo::CommandCargoExt;
 
 fn loadtest() -> Command {
@@ -333,6 +334,12 @@ fn slow_server_latency_is_at_least_the_injected_delay() {
     assert!(l.p99.unwrap() < 50.0 * 4.0, "p99 {} ms", l.p99.unwrap());
     assert!(results.resources.is_none());
     assert!(server.served.load(Ordering::SeqCst) >= b.iterations);
+    // Its /health (`{}`) says nothing about backends: the header says so, nothing is recorded.
+    assert!(
+        stdout.contains("Cache            : not reported by the target's /health"),
+        "{stdout}"
+    );
+    assert_eq!(results.metadata.target, None);
 }
 
 #[test]
@@ -449,4 +456,208 @@ fn a_stall_shows_in_the_tail_without_inflating_it() {
     assert!(due.median < 500.0, "{due:?}");
     // An external target without --target-pid: its CPU cannot be told from a neighbour's.
     assert_eq!(b.disturbance, None);
+}
+
+/// A short embedded-target run (health only) with `REDIS_URL` set to `redis_url` (`None`:
+/// unset): (stdout, stderr, the result's `metadata.target`).
+fn embedded_run(redis_url: Option<&str>) -> (String, String, Option<TargetInfo>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("embedded.json");
+    let mut cmd = loadtest();
+    cmd.args(["--only", "health", "--duration", "1", "--rps", "5"])
+        .args(["--no-thresholds", "--output"])
+        .arg(&out);
+    match redis_url {
+        Some(url) => cmd.env("REDIS_URL", url),
+        None => cmd.env_remove("REDIS_URL"),
+    };
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr, read_results(&out).metadata.target)
+}
+
+#[test]
+fn embedded_target_with_unreachable_redis_says_memory_and_why() {
+    let closed = "redis://127.0.0.1:1";
+    let (stdout, stderr, target) = embedded_run(Some(closed));
+    let reason = format!("redis not reachable at {closed}: ");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Cache            : "))
+        .unwrap_or_else(|| panic!("no cache line in the header:\n{stdout}"));
+    assert!(
+        line.starts_with(&format!("Cache            : memory (fallback: {reason}")),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("Database         : not reported by the target's /health"),
+        "{stdout}"
+    );
+    // The embedded service's own warning reaches the terminal too.
+    assert!(
+        stderr.contains("falling back to the in-process memory cache"),
+        "{stderr}"
+    );
+    let target = target.expect("metadata.target recorded");
+    assert_eq!(target.cache_backend.as_deref(), Some("memory"));
+    let recorded = target
+        .cache_fallback_reason
+        .expect("fallback reason recorded");
+    assert!(recorded.starts_with(&reason), "{recorded}");
+    assert_eq!(target.database, None);
+}
+
+#[test]
+fn embedded_target_without_redis_url_says_memory_and_how_to_use_redis() {
+    let (stdout, _, target) = embedded_run(None);
+    assert!(
+        stdout.contains(
+            "Cache            : memory (REDIS_URL is not set; set it to run the embedded service on Redis)"
+        ),
+        "{stdout}"
+    );
+    let target = target.expect("metadata.target recorded");
+    assert_eq!(target.cache_backend.as_deref(), Some("memory"));
+    assert_eq!(target.cache_fallback_reason, None);
+}
+
+#[test]
+fn embedded_target_caches_in_redis_when_redis_url_is_reachable() {
+    let url = testing::redis_url();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    if let Err(e) = runtime.block_on(aiops_service::cache::redis::RedisCache::connect(&url)) {
+        testing::skip(&testing::REDIS, &url, &e);
+        return;
+    }
+    let (stdout, _, target) = embedded_run(Some(&url));
+    assert!(
+        stdout.contains(&format!("Cache            : redis (REDIS_URL={url})")),
+        "{stdout}"
+    );
+    let target = target.expect("metadata.target recorded");
+    assert_eq!(target.cache_backend.as_deref(), Some("redis"));
+    assert_eq!(target.cache_fallback_reason, None);
+}
+
+#[test]
+fn url_run_records_what_the_reference_services_health_says() {
+    // The reference service as an external target (the hidden flag loadtest starts it with),
+    // asked to use a Redis that is not there.
+    let closed = "redis://127.0.0.1:1";
+    let mut service = loadtest()
+        .args(["--serve-reference", "127.0.0.1:0"])
+        .env("REDIS_URL", closed)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(service.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("aiops-service listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("url.json");
+    let output = loadtest()
+        .args(["--url", &base, "--only", "health", "--duration", "1"])
+        .args(["--rps", "5", "--no-thresholds", "--output"])
+        .arg(&out)
+        // Not the target's: the load tester itself must not look at it for --url.
+        .env("REDIS_URL", "redis://127.0.0.1:2")
+        .output()
+        .unwrap();
+    let _ = service.kill();
+    let _ = service.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let reason = format!("redis not reachable at {closed}: ");
+    assert!(
+        stdout.contains(&format!("Cache            : memory (fallback: {reason}")),
+        "{stdout}"
+    );
+    let target = read_results(&out)
+        .metadata
+        .target
+        .expect("metadata.target recorded");
+    assert_eq!(target.cache_backend.as_deref(), Some("memory"));
+    assert!(
+        target
+            .cache_fallback_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(&reason)),
+        "{target:?}"
+    );
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request with 200 and `body`, then closes.
+fn fixed_body_server(body: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn url_run_records_a_database_the_health_reports() {
+    let addr = fixed_body_server(
+        r#"{"status":"ok","cache":{"backend":"redis","reachable":true},"database":{"backend":"postgres"}}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("db.json");
+    let output = loadtest()
+        .args(["--url", &format!("http://{addr}"), "--only", "health"])
+        .args([
+            "--duration",
+            "1",
+            "--rps",
+            "5",
+            "--no-thresholds",
+            "--output",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Cache            : redis (as the target's /health reports)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Database         : postgres"), "{stdout}");
+    let target = read_results(&out).metadata.target.expect("recorded");
+    assert_eq!(
+        target,
+        TargetInfo {
+            cache_backend: Some("redis".into()),
+            cache_fallback_reason: None,
+            database: Some("postgres".into()),
+        }
+    );
 }

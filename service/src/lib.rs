@@ -9,6 +9,8 @@ pub mod inject;
 pub mod llm;
 pub mod queue;
 pub mod server;
+#[doc(hidden)]
+pub mod testing;
 pub mod webhook;
 
 pub use api::{app, AppState};

@@ -211,6 +211,7 @@ impl Server {
 
         let state = AppState::builder()
             .cache(selected.cache)
+            .cache_fallback_reason(selected.fallback_reason)
             .llm(provider, info)
             .secrets(secrets)
             .agent_concurrency(config.agent_concurrency)

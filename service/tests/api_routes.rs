@@ -149,6 +149,7 @@ async fn health_reports_cache_and_webhook_authentication() {
     assert_eq!(json["warnings"].as_array().map(Vec::len), Some(1), "{json}");
     assert_eq!(json["cache"]["backend"], "memory");
     assert_eq!(json["cache"]["reachable"], true);
+    assert!(json["cache"]["fallback_reason"].is_null(), "{json}");
     assert!(json["uptime_seconds"].is_u64(), "{json}");
     for source in Source::ALL {
         assert_eq!(

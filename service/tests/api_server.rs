@@ -105,6 +105,39 @@ async fn serves_on_a_real_port_and_finishes_in_flight_requests_on_shutdown() {
 }
 
 #[tokio::test]
+async fn health_reports_why_the_cache_fell_back_to_memory() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let config = Config {
+        redis_url: Some("redis://127.0.0.1:1".to_string()),
+        ..local_config()
+    };
+    let server = Server::bind(config).await.expect("bind");
+    let base = format!("http://{}", server.local_addr());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(async move {
+        let _ = stop_rx.await;
+    }));
+    let health: Value = client()
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("health json");
+    assert_eq!(health["cache"]["backend"], "memory", "{health}");
+    let reason = health["cache"]["fallback_reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no fallback_reason: {health}"));
+    assert!(
+        reason.starts_with("redis not reachable at redis://127.0.0.1:1: "),
+        "{reason}"
+    );
+    stop_tx.send(()).expect("server still running");
+    serving.await.expect("join").expect("serve ok");
+}
+
+#[tokio::test]
 async fn run_fails_with_a_bind_error_naming_the_address_in_use() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr");

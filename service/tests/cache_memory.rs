@@ -112,6 +112,10 @@ async fn select_without_url_is_memory_without_warning() {
     let s = cache::select(None).await;
     assert_eq!(s.cache.backend(), "memory");
     assert!(s.warning.is_none());
+    assert!(
+        s.fallback_reason.is_none(),
+        "memory was asked for: no fallback"
+    );
 }
 
 #[tokio::test]
@@ -122,6 +126,11 @@ async fn select_with_dead_redis_falls_back_with_warning() {
     let warning = s.warning.expect("a fallback must come with a warning");
     assert!(warning.contains("127.0.0.1:1"), "{warning}");
     assert!(warning.contains("memory"), "{warning}");
+    let reason = s.fallback_reason.expect("a fallback has a reason");
+    assert!(
+        reason.starts_with("redis not reachable at redis://127.0.0.1:1: "),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -129,4 +138,5 @@ async fn select_with_invalid_url_falls_back() {
     let s = cache::select(Some("not a url")).await;
     assert_eq!(s.cache.backend(), "memory");
     assert!(s.warning.unwrap().contains("not a url"));
+    assert!(s.fallback_reason.unwrap().contains("not a url"));
 }

@@ -1,31 +1,30 @@
 //! Redis cache backend against `REDIS_URL` (default redis://127.0.0.1:6379). When Redis is not
-//! reachable these tests print `SKIP: ...` and pass, unless `AIOPS_REQUIRE_REDIS=1` (CI), where
-//! they fail. Every test uses its own random key prefix, so parallel runs do not collide.
+//! reachable these tests pass without testing anything, and say so on stderr where `cargo test`
+//! shows it (a `SKIP: ...` line per test and, at exit, "N tests skipped: ..."; see
+//! `aiops_service::testing`), unless `AIOPS_REQUIRE_REDIS=1` (CI), where they fail. Every test
+//! uses its own random key prefix, so parallel runs do not collide.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aiops_service::cache::redis::RedisCache;
 use aiops_service::cache::{self, Cache, CacheError};
+use aiops_service::testing::{self, redis_url, REDIS};
 use serde_json::json;
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_string())
-}
-
-/// Connect, or return `None` after printing the skip line (panics when Redis is required).
+/// Connect, or return `None` after reporting the skip (panics when Redis is required).
 async fn redis() -> Option<RedisCache> {
     let url = redis_url();
     match RedisCache::connect(&url).await {
         Ok(c) => Some(c),
         Err(e) => {
-            if std::env::var("AIOPS_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!("redis not reachable at {url} but AIOPS_REQUIRE_REDIS=1: {e}");
-            }
-            println!("SKIP: redis not reachable at {url}: {e}");
+            // "cache backend unreachable: redis at URL: Connection refused": keep the cause.
+            let full = e.to_string();
+            let cause = match &e {
+                CacheError::Unreachable(m) => m.strip_prefix(&format!("redis at {url}: ")),
+                _ => None,
+            };
+            testing::skip(&REDIS, &url, &cause.unwrap_or(&full));
             None
         }
     }
@@ -169,4 +168,89 @@ async fn silent_server_fails_within_the_connect_timeout() {
         r.err()
     );
     drop(silent);
+}
+
+/// The tests above that call `redis()`: each skips once when Redis is unreachable.
+const REDIS_TESTS: usize = 7;
+
+/// Run this very test binary (the Redis tests) against a closed port, without
+/// `AIOPS_REQUIRE_REDIS`, with the harness's default output capture: every skip line and the
+/// summary must reach the process's stderr, and the tests must pass.
+#[test]
+fn skips_reach_stderr_of_the_test_process() {
+    const CHILD: &str = "AIOPS_SKIP_VISIBILITY_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        return; // the child run itself; the other tests are what it is about
+    }
+    // Port 1 (tcpmux) on loopback: nothing listens there, connecting is refused at once.
+    let closed = "redis://127.0.0.1:1";
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--test-threads", "4", "--skip", "silent_server"])
+        .env("REDIS_URL", closed)
+        .env(CHILD, "1")
+        .env_remove("AIOPS_REQUIRE_REDIS")
+        .env_remove("RUST_TEST_NOCAPTURE")
+        .env_remove("RUST_TEST_THREADS")
+        .output()
+        .expect("run the cache_redis test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains(&format!("test result: ok. {} passed", REDIS_TESTS + 2)),
+        "{stdout}"
+    );
+    let skip_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("SKIP: ")).collect();
+    assert_eq!(skip_lines.len(), REDIS_TESTS, "stderr:\n{stderr}");
+    for test in [
+        "set_get_delete_roundtrip",
+        "ttl_expires",
+        "select_picks_redis_when_reachable",
+    ] {
+        let line = format!("SKIP: {test}: Redis not reachable at {closed}: ");
+        assert!(stderr.contains(&line), "no {line:?} in stderr:\n{stderr}");
+    }
+    let summary = format!(
+        "{REDIS_TESTS} tests skipped: Redis not reachable at {closed} (start it with \
+         `redis-server --daemonize yes`, or set REDIS_URL)"
+    );
+    let summaries: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped:")).collect();
+    assert_eq!(summaries, [summary.as_str()], "stderr:\n{stderr}");
+    // Written once, at exit: after the harness's last line.
+    assert!(stderr.trim_end().ends_with(&summary), "stderr:\n{stderr}");
+    // Nothing of it went through the capture to stdout.
+    assert!(!stdout.contains("SKIP"), "{stdout}");
+}
+
+/// With `AIOPS_REQUIRE_REDIS=1` an unreachable Redis fails the tests instead.
+#[test]
+fn required_redis_fails_instead_of_skipping() {
+    const CHILD: &str = "AIOPS_SKIP_VISIBILITY_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let closed = "redis://127.0.0.1:1";
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "ttl_expires"])
+        .env("REDIS_URL", closed)
+        .env(CHILD, "1")
+        .env("AIOPS_REQUIRE_REDIS", "1")
+        .env_remove("RUST_TEST_NOCAPTURE")
+        .output()
+        .expect("run the cache_redis test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(101),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("1 failed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ttl_expires: Redis not reachable at {closed}: "))
+            && stdout.contains("AIOPS_REQUIRE_REDIS=1: failing instead of skipping"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("SKIP"), "{stderr}");
+    assert!(!stderr.contains("skipped:"), "{stderr}");
 }

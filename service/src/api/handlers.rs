@@ -68,6 +68,8 @@ struct CacheHealth {
     fallbacks: Option<u64>,
     /// Deliveries accepted without a dedupe check because the cache was unavailable.
     dedupe_skipped: u64,
+    /// Why the backend is `memory` although Redis was asked for; null otherwise.
+    fallback_reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -130,6 +132,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             breaker: cache_breaker,
             fallbacks: guard.map(|g| g.fallbacks()),
             dedupe_skipped: inner.metrics.dedupe_skipped.get(),
+            fallback_reason: inner.cache_fallback_reason.clone(),
         },
         llm: LlmHealth {
             breaker: llm_breaker,

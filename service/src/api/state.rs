@@ -127,6 +127,8 @@ pub(crate) struct Inner {
     pub(crate) started: Instant,
     pub(crate) cache: Arc<dyn Cache>,
     pub(crate) cache_reachable: Arc<AtomicBool>,
+    /// Why the cache is memory although Redis was asked for (`/health`'s `cache.fallback_reason`).
+    pub(crate) cache_fallback_reason: Option<String>,
     pub(crate) secrets: Secrets,
     pub(crate) providers: Vec<ProviderInfo>,
     pub(crate) agent: Arc<TriageAgent>,
@@ -152,6 +154,7 @@ pub struct AppState {
 /// LLM without latency, no webhook secrets).
 pub struct AppStateBuilder {
     cache: Option<Arc<dyn Cache>>,
+    cache_fallback_reason: Option<String>,
     llm: Option<(Arc<dyn LlmProvider>, Vec<ProviderInfo>)>,
     secrets: Option<Secrets>,
     agent_queue: usize,
@@ -168,6 +171,13 @@ impl AppStateBuilder {
     /// The cache used for dedupe and by the agent. Default: in-process memory cache.
     pub fn cache(mut self, cache: Arc<dyn Cache>) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Why the cache is not the one asked for (Redis unreachable, memory chosen instead; see
+    /// [`crate::cache::Selected::fallback_reason`]); `/health` reports it. Default: none.
+    pub fn cache_fallback_reason(mut self, reason: Option<String>) -> Self {
+        self.cache_fallback_reason = reason;
         self
     }
 
@@ -305,6 +315,7 @@ impl AppStateBuilder {
                 started: Instant::now(),
                 cache,
                 cache_reachable,
+                cache_fallback_reason: self.cache_fallback_reason,
                 secrets,
                 providers,
                 agent,
@@ -328,6 +339,7 @@ impl AppState {
     pub fn builder() -> AppStateBuilder {
         AppStateBuilder {
             cache: None,
+            cache_fallback_reason: None,
             llm: None,
             secrets: None,
             agent_queue: DEFAULT_AGENT_QUEUE,

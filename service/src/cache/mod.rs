@@ -292,6 +292,9 @@ pub struct Selected {
     /// Set when Redis was requested but unusable and memory was chosen instead; the caller prints
     /// it on stderr (the text has no `warning:` prefix).
     pub warning: Option<String>,
+    /// Why memory was chosen although Redis was requested, in short (`redis not reachable at
+    /// URL: CAUSE`); what `/health` reports as `cache.fallback_reason`. `None` without fallback.
+    pub fallback_reason: Option<String>,
 }
 
 /// Redis behind a circuit breaker ([`BreakerCache`]) when `redis_url` is given and reachable,
@@ -302,6 +305,7 @@ pub async fn select(redis_url: Option<&str>) -> Selected {
         None => Selected {
             cache: memory(),
             warning: None,
+            fallback_reason: None,
         },
         Some(url) => match redis::RedisCache::connect(url).await {
             Ok(redis) => {
@@ -309,13 +313,17 @@ pub async fn select(redis_url: Option<&str>) -> Selected {
                     Ok(cache) => Selected {
                         cache: Arc::new(cache),
                         warning: None,
+                        fallback_reason: None,
                     },
                     Err(e) => Selected {
                         cache: memory(),
                         warning: Some(format!(
-                        "could not set up the circuit breaker in front of redis at {url}: {e}; \
-                         using the in-process memory cache"
-                    )),
+                            "could not set up the circuit breaker in front of redis at {url}: {e}; \
+                             using the in-process memory cache"
+                        )),
+                        fallback_reason: Some(format!(
+                            "could not set up the circuit breaker in front of redis at {url}: {e}"
+                        )),
                     },
                 }
             }
@@ -325,6 +333,14 @@ pub async fn select(redis_url: Option<&str>) -> Selected {
                     "{e}; falling back to the in-process memory cache \
                      (start redis or fix --redis-url / REDIS_URL)"
                 )),
+                fallback_reason: Some(match &e {
+                    // "redis at URL: CAUSE" (see redis::map_err)
+                    CacheError::Unreachable(m) => match m.strip_prefix("redis at ") {
+                        Some(rest) => format!("redis not reachable at {rest}"),
+                        None => m.clone(),
+                    },
+                    other => format!("redis at {url}: {other}"),
+                }),
             },
         },
     }
