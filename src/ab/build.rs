@@ -219,10 +219,18 @@ pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, 
     let base_target = base_target(target)?;
     clean_workspace_crates(&worktree, &base_target)?;
     let built = build_bench(&worktree, &base_target, &format!("base {}", &commit[..12]))?;
-    std::fs::create_dir_all(cached.parent().expect("cache path has a parent"))
-        .and_then(|()| std::fs::copy(&built, &cached).map(|_| ()))
+    install(&built, &cached)
         .map_err(|e| AbError::Build("base".into(), format!("caching {}: {e}", cached.display())))?;
     Ok(cached)
+}
+
+/// Copy `from` to `to` through a temporary file and a rename, so that a harness still running
+/// from `to` (another `ab` in the same repository) keeps its file and nothing is half-written.
+fn install(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to.parent().expect("an install path has a parent"))?;
+    let tmp = to.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::copy(from, &tmp)?;
+    std::fs::rename(&tmp, to)
 }
 
 /// The head's benchmark executable, built from the working tree and copied next to the base's
@@ -234,10 +242,8 @@ pub fn head_binary(root: &Path, target: &Path) -> Result<PathBuf, AbError> {
         .join("bin")
         .join("head")
         .join("bench-main");
-    std::fs::create_dir_all(copy.parent().expect("copy path has a parent"))
-        .and_then(|()| std::fs::copy(&built, &copy).map(|_| ()))
-        .map_err(|e| {
-            AbError::Build("head".into(), format!("copying to {}: {e}", copy.display()))
-        })?;
+    install(&built, &copy).map_err(|e| {
+        AbError::Build("head".into(), format!("copying to {}: {e}", copy.display()))
+    })?;
     Ok(copy)
 }
