@@ -37,6 +37,17 @@ fn stat(b: &AbBenchmark, name: &str) -> String {
         })
 }
 
+/// The measured cells of a row: A median, B median, then median, p95 and p99 as B/A [CI].
+fn cells(b: &AbBenchmark) -> [String; 5] {
+    [
+        ns(b.a.median_ns),
+        ns(b.b.median_ns),
+        stat(b, "median"),
+        stat(b, "p95"),
+        stat(b, "p99"),
+    ]
+}
+
 fn summary(r: &AbReport) -> String {
     let verdict = match r.exit_code() {
         1 => "REGRESSION",
@@ -85,15 +96,11 @@ pub fn table(r: &AbReport) -> String {
         "benchmark", "A median", "B median", "median B/A [CI]", "p95 B/A [CI]", "p99 B/A [CI]"
     );
     for b in &r.benchmarks {
+        let [a, bm, median, p95, p99] = cells(b);
         let _ = writeln!(
             out,
-            "{:<44} {:>10} {:>10} {:>24} {:>24} {:>24}  {}",
+            "{:<44} {a:>10} {bm:>10} {median:>24} {p95:>24} {p99:>24}  {}",
             b.name,
-            ns(b.a.median_ns),
-            ns(b.b.median_ns),
-            stat(b, "median"),
-            stat(b, "p95"),
-            stat(b, "p99"),
             verdict_word(b.verdict)
         );
         if matches!(b.verdict, AbVerdict::Regressed | AbVerdict::Inconclusive) {
@@ -126,13 +133,9 @@ pub fn markdown(r: &AbReport) -> String {
     for b in &r.benchmarks {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} |",
             b.name,
-            ns(b.a.median_ns),
-            ns(b.b.median_ns),
-            stat(b, "median"),
-            stat(b, "p95"),
-            stat(b, "p99"),
+            cells(b).join(" | "),
             if b.verdict == AbVerdict::Unchanged {
                 verdict_word(b.verdict).to_string()
             } else {
