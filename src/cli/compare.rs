@@ -11,18 +11,43 @@ use anyhow::{bail, Result};
 
 use super::{MetricArg, ReportFormat};
 
-/// The parsed flags of `compare`.
+/// The flags of `compare` (also its clap definition).
+#[derive(clap::Args, Debug)]
 pub(crate) struct Args {
+    /// Baseline result file.
+    #[arg(long)]
     pub baseline: PathBuf,
+    /// Current result file.
     pub current: PathBuf,
+    /// Wall-clock statistic compared.
+    #[arg(long, value_enum, default_value_t = MetricArg::P95)]
     pub metric: MetricArg,
+    /// Allowed change beyond the noise band, in percent.
+    #[arg(long, default_value_t = 10.0)]
     pub threshold: f64,
+    /// Allowed change of deterministic instruction counts, in percent.
+    #[arg(long, default_value_t = 2.0)]
     pub instructions_threshold: f64,
+    /// Noise band around the baseline value, in percent (always applied).
+    #[arg(long, default_value_t = 60.0)]
     pub noise_floor: f64,
+    /// Margin around a multi-run baseline's spread and the mean's CI (and around the
+    /// run-to-run noise the run factor is judged against), in percent.
+    #[arg(long, default_value_t = 20.0)]
     pub multi_run_noise_floor: f64,
+    /// Judge raw changes: do not divide by the run factor (see below).
+    #[arg(long)]
     pub no_normalize: bool,
+    /// Judge wall-clock regressions on the noise band alone, without confirmation by the
+    /// distributions (see below); for a quiet, dedicated machine, with a lower --noise-floor.
+    #[arg(long)]
     pub no_confirm: bool,
+    /// A wall-clock measurement during which other processes (and the hypervisor) used
+    /// more than this share of the CPUs, in percent of all cores, is inconclusive.
+    #[arg(long, default_value_t = aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT)]
     pub max_disturbance: f64,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
 }
 

@@ -117,43 +117,7 @@ pub(crate) enum Command {
     },
     /// Compare a result file against a baseline; exit 1 on a regression, 3 when inconclusive.
     #[command(after_help = COMPARE_HELP)]
-    Compare {
-        /// Baseline result file.
-        #[arg(long)]
-        baseline: PathBuf,
-        /// Current result file.
-        current: PathBuf,
-        /// Wall-clock statistic compared.
-        #[arg(long, value_enum, default_value_t = MetricArg::P95)]
-        metric: MetricArg,
-        /// Allowed change beyond the noise band, in percent.
-        #[arg(long, default_value_t = 10.0)]
-        threshold: f64,
-        /// Allowed change of deterministic instruction counts, in percent.
-        #[arg(long, default_value_t = 2.0)]
-        instructions_threshold: f64,
-        /// Noise band around the baseline value, in percent (always applied).
-        #[arg(long, default_value_t = 60.0)]
-        noise_floor: f64,
-        /// Margin around a multi-run baseline's spread and the mean's CI (and around the
-        /// run-to-run noise the run factor is judged against), in percent.
-        #[arg(long, default_value_t = 20.0)]
-        multi_run_noise_floor: f64,
-        /// Judge raw changes: do not divide by the run factor (see below).
-        #[arg(long)]
-        no_normalize: bool,
-        /// Judge wall-clock regressions on the noise band alone, without confirmation by the
-        /// distributions (see below); for a quiet, dedicated machine, with a lower --noise-floor.
-        #[arg(long)]
-        no_confirm: bool,
-        /// A wall-clock measurement during which other processes (and the hypervisor) used
-        /// more than this share of the CPUs, in percent of all cores, is inconclusive.
-        #[arg(long, default_value_t = aiops_bench::disturbance::DEFAULT_MAX_DISTURBANCE_PCT)]
-        max_disturbance: f64,
-        /// Report format.
-        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-        format: ReportFormat,
-    },
+    Compare(compare::Args),
     /// Check a result file against performance targets; exit 1 on a miss.
     Check {
         /// Targets file (TOML).
@@ -261,31 +225,7 @@ pub fn run() -> Result<ExitCode> {
             } => baseline::save(&name, &from, force, &dir),
             BaselineCommand::List { dir } => baseline::list(&dir),
         },
-        Command::Compare {
-            baseline,
-            current,
-            metric,
-            threshold,
-            instructions_threshold,
-            noise_floor,
-            multi_run_noise_floor,
-            no_normalize,
-            no_confirm,
-            max_disturbance,
-            format,
-        } => compare::run(compare::Args {
-            baseline,
-            current,
-            metric,
-            threshold,
-            instructions_threshold,
-            noise_floor,
-            multi_run_noise_floor,
-            no_normalize,
-            no_confirm,
-            max_disturbance,
-            format,
-        }),
+        Command::Compare(args) => compare::run(args),
         Command::Check { targets, current } => check::run(&targets, &current),
         Command::Schema => {
             let schema = aiops_bench::result::json_schema();
