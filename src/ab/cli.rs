@@ -32,9 +32,10 @@ Verdicts, per benchmark:
     inconclusive  the median's interval crosses the threshold: this run cannot tell; rerun
                   with more --rounds or on a quieter machine                   (exit 3)
   Tails only add regressions they are sure of: a noisy p99 never makes a row inconclusive.
-  Busy machine: when at least half of a benchmark's rounds were disturbed, a statistic past
-  its threshold is a regression only if its interval is also narrower than the threshold;
-  otherwise the row is inconclusive (busy) and says so.
+  Busy machine: when at least half of a benchmark's rounds were disturbed, the rounds depend
+  on each other, so a statistic is a regression only if its interval, doubled around its
+  estimate, still starts past the threshold; otherwise the row is inconclusive (busy) and
+  says so.
 Exit codes: 0 no regression, 1 regression, 2 bad input or a failed build, 3 inconclusive.
 Examples:
   aiops-bench ab origin/main                        the whole suite (about 5 minutes here)
