@@ -206,11 +206,7 @@ fn bench_real_provider(c: &mut Criterion) {
             );
         }
         for rec in [&ttft, &per_token] {
-            if rec.count() > 0 {
-                if let Err(e) = rec.write() {
-                    eprintln!("error: could not write the sidecar of {}: {e}", rec.name());
-                }
-            }
+            support::write_extra(&format!("agent/{ID}"), rec);
         }
     }
 }

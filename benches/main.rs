@@ -13,9 +13,11 @@
 //! criterion, each benchmark in slices on the driver's command.
 //!
 //! Beside criterion's estimates, each benchmark writes a per-operation latency sidecar
-//! (min/mean/median/p95/p99/max and grouped errors) to
-//! `target/criterion/aiops-latency/<component>__<operation>__<variant>.json`
-//! (see `aiops_bench::sidecar`); `aiops-bench collect` merges both.
+//! (HDR histogram, min/mean/median/p95/p99/max and grouped errors) into criterion's own folder
+//! of each baseline the run saves: `target/criterion/<component>/<operation>_<variant>/new/
+//! aiops-latency.json` and the same under `base/` (or `NAME/` with `--save-baseline NAME`);
+//! `--baseline NAME` prints the per-operation change against NAME's (see
+//! `aiops_bench::sidecar` and support.rs); `aiops-bench collect [--baseline NAME]` merges both.
 
 use criterion::{criterion_group, Criterion};
 

@@ -7,12 +7,23 @@
 //! Operations run during criterion's warm-up are not recorded (criterion's warm-up loop stops once
 //! the wall time spent in the routine exceeds the group's warm-up time; the probe replays that
 //! rule), so the sidecar describes the same phase as criterion's estimates.
+//!
+//! Sidecars follow criterion's baselines (see [`aiops_bench::sidecar`]): a run writes each
+//! benchmark's sidecar into `<criterion dir>/<benchmark>/new/` and, like criterion, into the
+//! saved baseline (`base`, or `NAME` of `--save-baseline NAME`); `--baseline NAME` compares the
+//! per-operation percentiles with NAME's; `--load-baseline NAME --baseline OTHER` prints NAME's
+//! against OTHER's; `--discard-baseline` writes nothing. Each sidecar records this process's run
+//! id and the fingerprint of the `sample.json` criterion wrote in the same run.
 
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use aiops_bench::sidecar::{self, LatencyRecorder};
+use aiops_bench::import::criterion::check_sidecar_run;
+use aiops_bench::sidecar::{
+    self, BaselineFlags, LatencyRecorder, LatencySidecar, SidecarRun, SIDECAR_FILE,
+};
 use tokio::runtime::Runtime;
 
 /// How criterion was asked to run, read from the process arguments (criterion does not expose
@@ -34,6 +45,8 @@ pub struct RunMode {
     /// Serving `aiops-bench ab` (environment variable [`crate::ab::ENV`]): benchmarks are run in
     /// slices on the driver's command, criterion measures nothing and no sidecar is written.
     pub ab: bool,
+    /// Criterion's baseline flags: which sets this run writes and compares with.
+    pub baselines: BaselineFlags,
 }
 
 /// Criterion options that take a value (so their value is not mistaken for the name filter).
@@ -71,6 +84,7 @@ impl RunMode {
             filter: None,
             exact: false,
             ab: false,
+            baselines: BaselineFlags::default(),
         };
         if crate::ab::requested() {
             // The driver passes `--list` so that a harness without the A/B protocol only lists.
@@ -92,9 +106,19 @@ impl RunMode {
                 _ => {}
             }
             if OPTIONS_WITH_VALUE.contains(&flag) {
-                if !arg.contains('=') {
-                    args.next();
+                let value = match arg.split_once('=') {
+                    Some((_, value)) => Some(value.to_string()),
+                    None => args.next(),
+                };
+                let b = &mut mode.baselines;
+                match flag {
+                    "-s" | "--save-baseline" => b.save_baseline = value,
+                    "-b" | "--baseline" | "--baseline-lenient" => b.baseline = value,
+                    "--load-baseline" => b.load_baseline = value,
+                    _ => {}
                 }
+            } else if flag == "--discard-baseline" {
+                mode.baselines.discard = true;
             } else if !arg.starts_with('-') && mode.filter.is_none() {
                 mode.filter = Some(arg);
             }
@@ -110,9 +134,9 @@ impl RunMode {
         !self.list && !self.test && !self.profile
     }
 
-    /// Whether `name` (`component/operation/variant`) may pass criterion's filter. Filters with
-    /// regular-expression syntax are assumed to match (criterion decides); plain text filters are
-    /// matched as criterion does (substring, or equality with `--exact`).
+    /// Whether `name` (`component/operation/variant`) passes criterion's filter: a regular
+    /// expression searched in the name, or the whole name with `--exact` (an invalid expression,
+    /// on which criterion panics, selects everything).
     pub fn may_select(&self, name: &str) -> bool {
         if self.ab {
             return crate::ab::selects(name);
@@ -120,8 +144,7 @@ impl RunMode {
         match &self.filter {
             None => true,
             Some(filter) if self.exact => filter == name,
-            Some(filter) if filter.contains(|c: char| "\\.+*?()|[]{}^$".contains(c)) => true,
-            Some(filter) => name.contains(filter.as_str()),
+            Some(filter) => regex::Regex::new(filter).map_or(true, |re| re.is_match(name)),
         }
     }
 }
@@ -129,7 +152,17 @@ impl RunMode {
 /// The mode of this process.
 pub fn mode() -> &'static RunMode {
     static MODE: OnceLock<RunMode> = OnceLock::new();
-    MODE.get_or_init(|| RunMode::from_args(std::env::args().skip(1)))
+    MODE.get_or_init(|| {
+        run_id();
+        RunMode::from_args(std::env::args().skip(1))
+    })
+}
+
+/// This process's run id, recorded in every sidecar it writes (see
+/// [`sidecar::SidecarRun::new_id`]).
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| SidecarRun::new_id(chrono::Utc::now()))
 }
 
 /// The shared multi-threaded tokio runtime (2 workers: the machine has 2 cores). Benchmarks drive
@@ -236,12 +269,14 @@ impl Probe {
         std::mem::replace(&mut state.recorder, fresh)
     }
 
-    /// End the benchmark. Measuring runs write the sidecar (unless the benchmark did not run:
-    /// one excluded by the name filter records nothing and leaves any earlier sidecar alone) and
-    /// print its percentiles; `--test` runs panic when an operation failed.
-    pub fn finish(self) {
+    /// End the benchmark that started at `started`, `previous` being the per-operation data of
+    /// the set criterion compared it with, read before the run. Measuring runs write the
+    /// sidecar into every set criterion wrote (unless the benchmark did not run: one excluded
+    /// by the name filter records nothing and leaves its earlier sidecars alone) and print its
+    /// percentiles and their change; `--test` runs panic when an operation failed.
+    fn finish(self, started: SystemTime, previous: Saved) {
         let state = self.state.into_inner();
-        let summary = state.recorder.summary();
+        let mut summary = state.recorder.summary();
         if mode().test && summary.error_count > 0 {
             // The smoke run (`-- --test`, CI) must fail when an operation fails.
             panic!(
@@ -256,50 +291,272 @@ impl Probe {
                     .join("; ")
             );
         }
-        if !mode().measuring() || (summary.count == 0 && summary.error_count == 0) {
+        if !mode().measuring() {
             return;
         }
-        match state.recorder.write() {
-            Ok(path) => {
-                if summary.error_count > 0 {
-                    eprintln!(
-                        "warning: {}: {} of {} operations failed: {}",
-                        summary.name,
-                        summary.error_count,
-                        summary.error_count + summary.count,
-                        summary
-                            .errors
-                            .iter()
-                            .map(|e| format!("{} x{}", e.message, e.count))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    );
-                }
-                println!(
-                    "{:<48} per-op ns: p50 {} p95 {} p99 {} max {} (n={}) -> {}",
-                    summary.name,
-                    summary.median_ns,
-                    summary.p95_ns,
-                    summary.p99_ns,
-                    summary.max_ns,
-                    summary.count,
-                    path.display()
+        let flags = &mode().baselines;
+        let dir = sidecar::benchmark_dir(&sidecar::criterion_home(), &summary.name);
+        if let Some(loaded) = &flags.load_baseline {
+            // Criterion analysed the saved samples of `loaded` (against `--baseline`) instead of
+            // running the benchmark: show that baseline's per-operation data the same way.
+            if mode().may_select(&summary.name) {
+                print_loaded(
+                    &summary.name,
+                    &dir,
+                    loaded,
+                    &flags.compared_with(),
+                    &previous,
                 );
-                if let Some(line) = summary
-                    .disturbance
-                    .and_then(|d| d.busy_warning(&summary.name))
-                {
-                    eprintln!("{line}");
+            }
+            return;
+        }
+        if summary.count == 0 && summary.error_count == 0 {
+            return;
+        }
+        if summary.error_count > 0 {
+            eprintln!(
+                "warning: {}: {} of {} operations failed: {}",
+                summary.name,
+                summary.error_count,
+                summary.error_count + summary.count,
+                summary
+                    .errors
+                    .iter()
+                    .map(|e| format!("{} x{}", e.message, e.count))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        let sets = flags.sets_written();
+        let mut destination = String::from("not saved (--discard-baseline)");
+        if !sets.is_empty() {
+            match fresh_sample_fingerprint(&dir, started) {
+                Ok(fingerprint) => {
+                    summary.run = Some(SidecarRun {
+                        id: run_id().to_string(),
+                        at: chrono::Utc::now(),
+                        criterion_sample: Some(fingerprint),
+                    });
+                    match write_sets(&dir, &sets, SIDECAR_FILE, &summary) {
+                        Ok(first) => {
+                            destination = format!("-> {}", first.display());
+                            if let Some(saved) = sets.get(1) {
+                                destination.push_str(&format!(" (and baseline `{saved}`)"));
+                            }
+                            LAST.with(|last| {
+                                *last.borrow_mut() = Some(Written {
+                                    name: summary.name.clone(),
+                                    dir: dir.clone(),
+                                    sets: sets.clone(),
+                                    run: summary.run.clone(),
+                                });
+                            });
+                        }
+                        Err(e) => {
+                            eprintln!("error: could not write the latency sidecar of {}: {e} (check that the folder is writable or set CRITERION_HOME)", summary.name);
+                            destination = "not saved".into();
+                        }
+                    }
+                }
+                Err(why) => {
+                    eprintln!(
+                        "warning: {}: {why}; its per-operation data is not saved",
+                        summary.name
+                    );
+                    destination = "not saved".into();
                 }
             }
-            Err(e) => eprintln!(
-                "error: could not write the latency sidecar of {} into {}: {e} \
-                 (check that the folder is writable or set CRITERION_HOME)",
-                summary.name,
-                sidecar::sidecar_dir().display()
-            ),
+        }
+        println!(
+            "{:<48} per-op ns: p50 {} p95 {} p99 {} max {} (n={}) {destination}",
+            summary.name,
+            summary.median_ns,
+            summary.p95_ns,
+            summary.p99_ns,
+            summary.max_ns,
+            summary.count,
+        );
+        print_change(
+            &summary,
+            &flags.compared_with(),
+            &previous,
+            flags.baseline.is_some(),
+        );
+        if let Some(line) = summary
+            .disturbance
+            .and_then(|d| d.busy_warning(&summary.name))
+        {
+            eprintln!("{line}");
         }
     }
+}
+
+/// Per-operation data of one benchmark in one criterion set.
+enum Saved {
+    /// The sidecar, recorded in the run of the criterion data beside it.
+    Found(Box<LatencySidecar>),
+    /// No sidecar (or no set).
+    Missing,
+    /// A sidecar that does not belong to the criterion data beside it (why).
+    Stale(String),
+}
+
+/// Read the sidecar of benchmark `name` in set `set` of its folder `dir`, checked against the
+/// criterion data beside it.
+fn load_saved(dir: &Path, set: &str) -> Saved {
+    let set_dir = dir.join(set);
+    let path = set_dir.join(SIDECAR_FILE);
+    if !path.is_file() {
+        return Saved::Missing;
+    }
+    match sidecar::read_sidecar(&path) {
+        Ok(s) if s.skipped.is_some() => Saved::Missing,
+        Ok(s) => match check_sidecar_run(&set_dir, &path, &s) {
+            Ok(()) => Saved::Found(Box::new(s)),
+            Err(e) => Saved::Stale(e.to_string()),
+        },
+        Err(e) => Saved::Stale(e.to_string()),
+    }
+}
+
+/// The fingerprint of the `sample.json` criterion wrote for this benchmark in this run (its
+/// modification time is not before the benchmark started, to the second); criterion writes
+/// none when it rejects a measurement.
+fn fresh_sample_fingerprint(dir: &Path, started: SystemTime) -> Result<String, String> {
+    let set_dir = dir.join(sidecar::NEW_SET);
+    let sample = set_dir.join("sample.json");
+    let modified = std::fs::metadata(&sample)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("criterion saved no {} ({e})", sample.display()))?;
+    let floor = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    if floor(modified) < floor(started) {
+        return Err(format!(
+            "criterion did not save this run ({} is older than the benchmark)",
+            sample.display()
+        ));
+    }
+    sidecar::criterion_sample_fingerprint(&set_dir)
+        .map_err(|e| format!("cannot read {}: {e}", sample.display()))
+}
+
+/// Write `summary` as `file_name` into each set of `dir`; the path in the first set.
+fn write_sets(
+    dir: &Path,
+    sets: &[String],
+    file_name: &str,
+    summary: &LatencySidecar,
+) -> std::io::Result<PathBuf> {
+    let mut first = None;
+    for set in sets {
+        let path = sidecar::write_sidecar(&dir.join(set), file_name, summary)?;
+        first.get_or_insert(path);
+    }
+    Ok(first.unwrap_or_else(|| dir.to_path_buf()))
+}
+
+/// Relative change of `now` against `before`, as `+12.3%`.
+fn change(before: u64, now: u64) -> String {
+    if before == 0 {
+        return "n/a".into();
+    }
+    format!("{:+.1}%", (now as f64 / before as f64 - 1.0) * 100.0)
+}
+
+/// The per-operation change against the compared set (criterion's "change:" for percentiles).
+fn print_change(now: &LatencySidecar, set: &str, previous: &Saved, asked: bool) {
+    let indent = "";
+    match previous {
+        Saved::Found(before) => println!(
+            "{indent:<48} per-op change vs baseline `{set}`: p50 {} p95 {} p99 {} (its run {})",
+            change(before.median_ns, now.median_ns),
+            change(before.p95_ns, now.p95_ns),
+            change(before.p99_ns, now.p99_ns),
+            before.run.as_ref().map_or("?", |r| r.id.as_str()),
+        ),
+        // Only worth a line when a comparison was asked for (`--baseline`): a first run has
+        // nothing to compare with.
+        Saved::Missing if asked => println!(
+            "{indent:<48} baseline `{set}` holds no per-operation data for {}: criterion's per-sample comparison only",
+            now.name
+        ),
+        Saved::Missing => {}
+        Saved::Stale(why) => eprintln!(
+            "warning: per-operation data of baseline `{set}` not compared: {why}"
+        ),
+    }
+}
+
+/// `--load-baseline LOADED --baseline BASE`: LOADED's per-operation data and its change.
+fn print_loaded(name: &str, dir: &Path, loaded: &str, base: &str, previous: &Saved) {
+    match load_saved(dir, loaded) {
+        Saved::Found(s) => {
+            println!(
+                "{:<48} per-op ns: p50 {} p95 {} p99 {} max {} (n={}) loaded from baseline `{loaded}`",
+                s.name, s.median_ns, s.p95_ns, s.p99_ns, s.max_ns, s.count
+            );
+            print_change(&s, base, previous, true);
+        }
+        Saved::Missing => println!(
+            "{name:<48} baseline `{loaded}` holds no per-operation data: criterion's per-sample comparison only"
+        ),
+        Saved::Stale(why) => eprintln!(
+            "warning: per-operation data of baseline `{loaded}` not shown: {why}"
+        ),
+    }
+}
+
+/// The last sidecar this thread wrote, for the extra measurements of the same benchmark run.
+struct Written {
+    name: String,
+    dir: PathBuf,
+    sets: Vec<String>,
+    run: Option<SidecarRun>,
+}
+
+thread_local! {
+    static LAST: RefCell<Option<Written>> = const { RefCell::new(None) };
+}
+
+/// Save an extra measurement of benchmark `main`'s run that just ended (for example
+/// `agent/real_provider/ttft` beside `agent/real_provider/chat`) beside its sidecar, in the
+/// same sets and with the same run.
+pub fn write_extra(main: &str, recorder: &LatencyRecorder) {
+    if recorder.count() == 0 {
+        return;
+    }
+    LAST.with(|last| {
+        let last = last.borrow();
+        let Some(written) = last.as_ref().filter(|w| w.name == main) else {
+            eprintln!(
+                "warning: {} not saved: the per-operation data of {main} was not saved in this run",
+                recorder.name()
+            );
+            return;
+        };
+        let mut summary = recorder.summary();
+        summary.run = written.run.clone();
+        let file_name = sidecar::sidecar_file_name(main, recorder.name());
+        match write_sets(&written.dir, &written.sets, &file_name, &summary) {
+            Ok(path) => println!(
+                "{:<48} per-op ns: p50 {} p95 {} p99 {} max {} (n={}) -> {}",
+                summary.name,
+                summary.median_ns,
+                summary.p95_ns,
+                summary.p99_ns,
+                summary.max_ns,
+                summary.count,
+                path.display()
+            ),
+            Err(e) => eprintln!(
+                "error: could not write the sidecar of {} into {}: {e}",
+                recorder.name(),
+                written.dir.display()
+            ),
+        }
+    });
 }
 
 /// One routine call: records operation timings, then hands criterion their sum.
@@ -379,9 +636,19 @@ pub fn bench(
         crate::ab::serve(&probe, &mut routine);
         return 0;
     }
+    let name = probe.name();
+    let previous = if mode().measuring() && mode().may_select(&name) {
+        // Read before criterion runs: with `--save-baseline` criterion overwrites the set it
+        // compares with.
+        let dir = sidecar::benchmark_dir(&sidecar::criterion_home(), &name);
+        load_saved(&dir, &mode().baselines.compared_with())
+    } else {
+        Saved::Missing
+    };
+    let started = SystemTime::now();
     group.bench_function(id, |b| b.iter_custom(|iters| routine(&probe, iters)));
     let count = probe.count();
-    probe.finish();
+    probe.finish(started, previous);
     count
 }
 
@@ -397,11 +664,14 @@ pub fn skip_all(names: &[String], reason: &str) {
     if !mode().measuring() {
         return;
     }
+    let sets = mode().baselines.sets_written();
     for name in names.iter().filter(|n| mode().may_select(n)) {
-        if let Err(e) = sidecar::write_skipped(name, reason) {
+        let dir = sidecar::benchmark_dir(&sidecar::criterion_home(), name);
+        let record = sidecar::skip_record(name, reason, run_id());
+        if let Err(e) = write_sets(&dir, &sets, SIDECAR_FILE, &record) {
             eprintln!(
                 "error: could not record the skip of {name} in {}: {e}",
-                sidecar::sidecar_dir().display()
+                dir.display()
             );
         }
     }

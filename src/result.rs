@@ -430,6 +430,11 @@ pub struct Benchmark {
     pub latency_ms: LatencyMs,
     /// What `latency_ms` was computed from.
     pub percentile_basis: PercentileBasis,
+    /// Why `percentile_basis` is `per_sample` (p95/p99 null) where per-operation data was
+    /// expected, for example a criterion baseline saved without per-operation data; null
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile_reason: Option<String>,
     /// How many observations `latency_ms` was computed from (operations, requests or samples).
     #[serde(default)]
     pub sample_count: Option<u64>,
@@ -491,6 +496,7 @@ impl Benchmark {
             total_time_seconds: 0.0,
             latency_ms,
             percentile_basis,
+            percentile_reason: None,
             sample_count: None,
             histogram: None,
             mean_ci: None,

@@ -10,7 +10,9 @@ use aiops_bench::import::criterion::{merge_sidecar, Merged};
 use aiops_bench::result::{
     latency_of, BenchmarkResults, Entries, HistogramUnit, LatencyMs, PercentileBasis,
 };
-use aiops_bench::sidecar::{write_sidecar, LatencyRecorder, SIDECAR_DIR};
+use aiops_bench::sidecar::{
+    criterion_sample_fingerprint, write_sidecar, LatencyRecorder, SidecarRun, SIDECAR_FILE,
+};
 use hdrhistogram::Histogram;
 use proptest::prelude::*;
 
@@ -33,10 +35,24 @@ fn recorder(samples_ns: &[u64]) -> LatencyRecorder {
     rec
 }
 
-/// A criterion folder holding only the benchmark's sidecar.
+/// A criterion folder holding the benchmark's criterion data (the fixture's) and, beside it,
+/// a sidecar of the same run.
 fn criterion_dir(root: &Path, run: &str, samples_ns: &[u64]) -> PathBuf {
     let dir = root.join(run);
-    write_sidecar(&dir.join(SIDECAR_DIR), &recorder(samples_ns).summary()).unwrap();
+    let set = dir.join("webhook/parse_github_pull_request/new");
+    std::fs::create_dir_all(&set).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/criterion/webhook/parse_github_pull_request/new");
+    for file in ["benchmark.json", "estimates.json", "sample.json"] {
+        std::fs::copy(fixture.join(file), set.join(file)).unwrap();
+    }
+    let mut summary = recorder(samples_ns).summary();
+    summary.run = Some(SidecarRun {
+        id: format!("test-{run}"),
+        at: chrono::Utc::now(),
+        criterion_sample: Some(criterion_sample_fingerprint(&set).unwrap()),
+    });
+    write_sidecar(&set, SIDECAR_FILE, &summary).unwrap();
     dir
 }
 

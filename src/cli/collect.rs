@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use aiops_bench::import::criterion::CriterionImporter;
-use aiops_bench::import::Importer;
+use aiops_bench::import::criterion::{CriterionImporter, ImportReport};
 use aiops_bench::io;
 use aiops_bench::result::{BenchmarkResults, Entries};
 use anyhow::{bail, Context, Result};
@@ -29,12 +28,15 @@ pub(crate) fn run(
         );
         Entries::default()
     } else {
-        importer.import().with_context(|| {
+        let (entries, report) = importer.import_with_report().with_context(|| {
             format!(
-                "cannot import criterion output from {}",
+                "cannot import criterion set `{}` from {}",
+                importer.baseline,
                 criterion_dir.display()
             )
-        })?
+        })?;
+        print_import_report(criterion_dir, &importer.baseline, &report);
+        entries
     };
     if let Some(dir) = callgrind_dir {
         let imported = aiops_bench::import::callgrind::import_dir(dir)
@@ -73,4 +75,49 @@ pub(crate) fn run(
         output.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the per-operation data came from, and what has none.
+fn print_import_report(criterion_dir: &Path, set: &str, report: &ImportReport) {
+    if !report.runs.is_empty() {
+        let runs: Vec<String> = report
+            .runs
+            .iter()
+            .map(|(id, n)| format!("{id} ({n})"))
+            .collect();
+        println!(
+            "criterion set `{set}`: per-operation data of run {}",
+            runs.join(", ")
+        );
+    }
+    if !report.without_sidecar.is_empty() {
+        let n = report.without_sidecar.len();
+        let shown: Vec<&str> = report
+            .without_sidecar
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        let more = if n > shown.len() {
+            format!(" and {} more", n - shown.len())
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "warning: criterion set `{set}` holds no per-operation data for {n} benchmark(s) \
+             ({}{more}): percentile_basis per_sample, p95/p99 null; rerun `cargo bench` \
+             (with `-- --save-baseline {set}` for a saved baseline) to record them",
+            shown.join(", ")
+        );
+    }
+    if !report.legacy_sidecars.is_empty() {
+        eprintln!(
+            "warning: ignoring {} sidecar(s) of an older build in {} (they record no run and \
+             belong to no criterion baseline); delete that folder",
+            report.legacy_sidecars.len(),
+            criterion_dir
+                .join(aiops_bench::sidecar::LEGACY_SIDECAR_DIR)
+                .display()
+        );
+    }
 }

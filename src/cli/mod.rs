@@ -96,7 +96,9 @@ pub(crate) enum Command {
         /// Criterion output folder.
         #[arg(long, default_value = "target/criterion")]
         criterion_dir: PathBuf,
-        /// Read a criterion `--save-baseline NAME` set instead of the last run (`new`).
+        /// Read a criterion baseline saved with `cargo bench -- --save-baseline NAME` (its
+        /// estimates and the per-operation data saved with it) instead of the last run (`new`).
+        /// `base` is the baseline every plain `cargo bench` run saves.
         #[arg(long)]
         baseline: Option<String>,
         /// Also import gungraun/callgrind summaries (instruction counts) below this folder,

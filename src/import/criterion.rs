@@ -1,12 +1,17 @@
 //! Criterion 0.8 importer (pinned `=0.8.2`; these files are private to criterion).
 //!
-//! Layout read: `<criterion dir>/<directory_name>/<new|baseline>/{benchmark,estimates,sample}.json`
-//! where `benchmark.json` holds the `full_id` (our benchmark name), `estimates.json` the mean
-//! and median (ns) with 95% confidence intervals, and `sample.json` the per-sample iteration
-//! counts and total times (ns). Criterion has no percentiles: when the benchmark suite wrote an
-//! HDR sidecar (`<criterion dir>/aiops-latency/*.json`, see [`crate::sidecar`]) its
+//! Layout read: `<criterion dir>/<directory_name>/<set>/{benchmark,estimates,sample}.json`
+//! where `<set>` is `new` (the last run) or a saved baseline (`base`, `--save-baseline NAME`),
+//! `benchmark.json` holds the `full_id` (our benchmark name), `estimates.json` the mean and
+//! median (ns) with 95% confidence intervals, and `sample.json` the per-sample iteration counts
+//! and total times (ns). Criterion has no percentiles: when the benchmark suite wrote an HDR
+//! sidecar into the same set folder (`aiops-latency.json`, see [`crate::sidecar`]) its
 //! per-operation statistics are used (`percentile_basis: per_operation`); otherwise min, max
-//! and median are over sample means and p95/p99 are null (`percentile_basis: per_sample`).
+//! and median are over sample means, p95/p99 are null (`percentile_basis: per_sample`) and
+//! `percentile_reason` says why. A sidecar is merged only when it was recorded in the same run
+//! as the criterion data beside it (the fingerprint of `sample.json` it records matches);
+//! otherwise the import fails ([`ImportError::Stale`]) naming both. Sidecars of another set
+//! are never read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +23,10 @@ use crate::result::{
     latency_of, sources, Benchmark, ConfidenceInterval, Entries, ErrorGroup, HistogramUnit, Kind,
     LatencyMs, PercentileBasis, SkippedBenchmark, StoredHistogram,
 };
-use crate::sidecar::{read_sidecars, LatencySidecar, SIDECAR_DIR};
+use crate::sidecar::{
+    criterion_sample_fingerprint, is_sidecar_file_name, read_set_sidecars, LatencySidecar,
+    SidecarRun, LEGACY_SIDECAR_DIR,
+};
 
 /// Reads a criterion output folder.
 #[derive(Debug, Clone)]
@@ -239,11 +247,16 @@ pub fn merge_sidecar(
             });
             b.latency_ms = latency;
             b.percentile_basis = PercentileBasis::PerOperation;
+            b.percentile_reason = None;
             b.sample_count = Some(s.count);
             b.histogram = histogram;
             b
         }
-        (Some(b), None) => b,
+        (Some(mut b), None) => {
+            b.percentile_reason =
+                Some("the per-operation sidecar holds no successful operation".into());
+            b
+        }
         (None, None) => {
             let why = s.errors.first().map_or_else(
                 || "no operation was timed".to_string(),
@@ -268,6 +281,7 @@ pub fn merge_sidecar(
     Ok(Merged::Measured(Box::new(b)))
 }
 
+/// Collect the folders named `set` that hold criterion data or a sidecar.
 fn walk(dir: &Path, set: &str, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     let entries = std::fs::read_dir(dir).map_err(|source| ImportError::Io {
         path: dir.to_path_buf(),
@@ -290,10 +304,10 @@ fn walk(dir: &Path, set: &str, out: &mut Vec<PathBuf>) -> Result<(), ImportError
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name == SIDECAR_DIR || name == "report" {
+        if name == LEGACY_SIDECAR_DIR || name == "report" {
             continue;
         }
-        if name == set && path.join("benchmark.json").is_file() {
+        if name == set && holds_data(&path) {
             out.push(path);
         } else {
             walk(&path, set, out)?;
@@ -302,12 +316,105 @@ fn walk(dir: &Path, set: &str, out: &mut Vec<PathBuf>) -> Result<(), ImportError
     Ok(())
 }
 
-impl Importer for CriterionImporter {
-    fn source(&self) -> &'static str {
-        sources::CRITERION
+/// Whether a folder holds criterion data (`benchmark.json`) or a sidecar.
+fn holds_data(dir: &Path) -> bool {
+    if dir.join("benchmark.json").is_file() {
+        return true;
     }
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_str().is_some_and(is_sidecar_file_name))
+    })
+}
 
-    fn import(&self) -> Result<Entries, ImportError> {
+/// Why a set without per-operation data has none.
+fn no_sidecar_reason(set: &str) -> String {
+    format!(
+        "criterion set `{set}` holds no per-operation data for this benchmark (saved by a \
+         build without per-baseline sidecars, or by a run that timed no operation): p95/p99 \
+         are unknown; rerun `cargo bench` (with `-- --save-baseline {set}` for a saved baseline)"
+    )
+}
+
+fn describe_run(run: &SidecarRun) -> String {
+    format!("run {} ({})", run.id, run.at.to_rfc3339())
+}
+
+fn modified(path: &Path) -> String {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Check that the measured sidecar `s` (file `path`) belongs to the criterion data of
+/// `set_dir`: it records a run whose criterion sample fingerprint is that of `set_dir`'s
+/// `sample.json`. The error names both files and the sidecar's run.
+pub fn check_sidecar_run(
+    set_dir: &Path,
+    path: &Path,
+    s: &LatencySidecar,
+) -> Result<(), ImportError> {
+    let has_criterion = set_dir.join("benchmark.json").is_file();
+    let stale = |message: String| ImportError::Stale {
+        sidecar: path.to_path_buf(),
+        message,
+    };
+    let sample = set_dir.join("sample.json");
+    let Some(run) = &s.run else {
+        return Err(stale(format!(
+            "{} records no run (written by an older build), so it cannot be matched with the \
+             criterion data beside it ({}); rerun `cargo bench` for {} or delete the sidecar",
+            s.name,
+            sample.display(),
+            s.name
+        )));
+    };
+    if !has_criterion {
+        return Err(stale(format!(
+            "per-operation data of {} from {} has no criterion data beside it (no {}): criterion \
+             did not save that run here; rerun `cargo bench` for it or delete the sidecar",
+            s.name,
+            describe_run(run),
+            set_dir.join("benchmark.json").display()
+        )));
+    }
+    let actual = criterion_sample_fingerprint(set_dir).map_err(|source| ImportError::Io {
+        path: sample.clone(),
+        source,
+    })?;
+    match &run.criterion_sample {
+        Some(recorded) if *recorded == actual => Ok(()),
+        recorded => Err(stale(format!(
+            "per-operation data of {} from {} does not belong to the criterion data beside it: \
+             it was recorded with criterion sample {}, but {} (modified {}) is {}, another run's; \
+             rerun `cargo bench` for {} (or delete the stale sidecar) so that both come from one run",
+            s.name,
+            describe_run(run),
+            recorded.as_deref().unwrap_or("none"),
+            sample.display(),
+            modified(&sample),
+            actual,
+            s.name
+        ))),
+    }
+}
+
+/// What one import read beyond the entries: where the per-operation data came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Runs whose sidecars were merged: run id → number of sidecars.
+    pub runs: BTreeMap<String, usize>,
+    /// Benchmarks with criterion data but no per-operation data in the set.
+    pub without_sidecar: Vec<String>,
+    /// Sidecars of older builds in `<criterion dir>/aiops-latency/`, ignored.
+    pub legacy_sidecars: Vec<PathBuf>,
+}
+
+impl CriterionImporter {
+    /// Import the set, and say where the per-operation data came from.
+    pub fn import_with_report(&self) -> Result<(Entries, ImportReport), ImportError> {
         if !self.dir.is_dir() {
             return Err(ImportError::Io {
                 path: self.dir.clone(),
@@ -317,34 +424,79 @@ impl Importer for CriterionImporter {
                 ),
             });
         }
+        let mut report = ImportReport {
+            legacy_sidecars: crate::sidecar::legacy_sidecars(&self.dir),
+            ..ImportReport::default()
+        };
         let mut sets = Vec::new();
         walk(&self.dir, &self.baseline, &mut sets)?;
         let mut by_name: BTreeMap<String, Benchmark> = BTreeMap::new();
+        let mut skipped: BTreeMap<String, SkippedBenchmark> = BTreeMap::new();
         for set in sets {
-            let b = read_set(&set)?;
-            by_name.insert(b.name.clone(), b);
-        }
-        let sidecar_dir = self.dir.join(SIDECAR_DIR);
-        let sidecars = read_sidecars(&sidecar_dir).map_err(|source| ImportError::Io {
-            path: sidecar_dir.clone(),
-            source,
-        })?;
-        let mut skipped = Vec::new();
-        for s in &sidecars {
-            let entry = by_name.remove(&s.name);
-            let path = sidecar_dir.join(crate::sidecar::sidecar_file_name(&s.name));
-            match merge_sidecar(entry, s, &path)? {
-                Merged::Measured(b) => {
-                    by_name.insert(b.name.clone(), *b);
+            let has_criterion = set.join("benchmark.json").is_file();
+            let mut entry = if has_criterion {
+                Some(read_set(&set)?)
+            } else {
+                None
+            };
+            let sidecars = read_set_sidecars(&set).map_err(|source| ImportError::Io {
+                path: set.clone(),
+                source,
+            })?;
+            if sidecars.is_empty() {
+                if let Some(mut b) = entry.take() {
+                    b.percentile_reason = Some(no_sidecar_reason(&self.baseline));
+                    report.without_sidecar.push(b.name.clone());
+                    by_name.insert(b.name.clone(), b);
                 }
-                Merged::Skipped(b) => skipped.push(b),
+                continue;
+            }
+            for (path, s) in &sidecars {
+                let own = entry.as_ref().is_some_and(|b| b.name == s.name);
+                if s.skipped.is_none() {
+                    check_sidecar_run(&set, path, s)?;
+                    if let Some(run) = &s.run {
+                        *report.runs.entry(run.id.clone()).or_insert(0) += 1;
+                    }
+                }
+                let base = if own { entry.take() } else { None };
+                match merge_sidecar(base, s, path)? {
+                    Merged::Measured(b) => {
+                        by_name.insert(b.name.clone(), *b);
+                    }
+                    Merged::Skipped(b) => {
+                        skipped.insert(b.name.clone(), b);
+                    }
+                }
+            }
+            // Criterion data whose benchmark has only extra sidecars here.
+            if let Some(mut b) = entry {
+                b.percentile_reason = Some(no_sidecar_reason(&self.baseline));
+                report.without_sidecar.push(b.name.clone());
+                by_name.insert(b.name.clone(), b);
             }
         }
-        Ok(Entries {
-            benchmarks: by_name.into_values().collect(),
-            skipped,
-            instructions: Vec::new(),
-        })
+        for name in skipped.keys() {
+            by_name.remove(name);
+        }
+        Ok((
+            Entries {
+                benchmarks: by_name.into_values().collect(),
+                skipped: skipped.into_values().collect(),
+                instructions: Vec::new(),
+            },
+            report,
+        ))
+    }
+}
+
+impl Importer for CriterionImporter {
+    fn source(&self) -> &'static str {
+        sources::CRITERION
+    }
+
+    fn import(&self) -> Result<Entries, ImportError> {
+        self.import_with_report().map(|(entries, _)| entries)
     }
 }
 
@@ -392,16 +544,119 @@ mod tests {
     }
 
     #[test]
-    fn reads_a_named_criterion_baseline() {
-        let out = CriterionImporter::new(fixtures())
+    fn reads_a_named_criterion_baseline_and_never_borrows_another_sets_sidecar() {
+        let (out, report) = CriterionImporter::new(fixtures())
             .with_baseline("main")
-            .import()
+            .import_with_report()
             .unwrap();
         assert!(out
             .benchmarks
             .iter()
             .any(|b| b.name == "cache/read/memory_1kb"
                 && b.percentile_basis == PercentileBasis::PerSample));
+        // `new` has a sidecar for this benchmark, `main` has none: per-sample, said so.
+        let gh = out
+            .benchmarks
+            .iter()
+            .find(|b| b.name == "webhook/parse/github_pull_request")
+            .unwrap();
+        assert_eq!(gh.percentile_basis, PercentileBasis::PerSample);
+        assert_eq!((gh.latency_ms.p95, gh.latency_ms.p99), (None, None));
+        assert!(gh.histogram.is_none());
+        let reason = gh.percentile_reason.as_deref().unwrap();
+        assert!(reason.contains("`main`"), "{reason}");
+        assert_eq!(gh.error_count, 0, "no error counts from new's sidecar");
+        // The skip record of `new` does not reach `main` either.
+        assert!(out.skipped.is_empty());
+        assert!(report.runs.is_empty());
+        assert_eq!(report.without_sidecar.len(), 2);
+    }
+
+    /// A copy of the fixture's `webhook/parse_github_pull_request/new` set in a temporary
+    /// criterion folder.
+    fn copy_webhook_set() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("webhook/parse_github_pull_request/new");
+        std::fs::create_dir_all(&set).unwrap();
+        let from = fixtures().join("webhook/parse_github_pull_request/new");
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), set.join(entry.file_name())).unwrap();
+        }
+        (dir, set)
+    }
+
+    #[test]
+    fn a_sidecar_of_another_run_is_refused_naming_both_files() {
+        let (dir, set) = copy_webhook_set();
+        let (entries, report) = CriterionImporter::new(dir.path())
+            .import_with_report()
+            .unwrap();
+        assert_eq!(
+            entries.benchmarks[0].percentile_basis,
+            PercentileBasis::PerOperation
+        );
+        assert_eq!(report.runs.get("20261129T101500Z-4242"), Some(&1));
+        // A later criterion run of the benchmark whose sidecar was not rewritten.
+        std::fs::write(
+            set.join("sample.json"),
+            br#"{"sampling_mode":"Linear","iters":[1.0,2.0],"times":[300.0,610.0]}"#,
+        )
+        .unwrap();
+        let err = CriterionImporter::new(dir.path()).import().unwrap_err();
+        assert!(matches!(err, ImportError::Stale { .. }), "{err:?}");
+        let text = err.to_string();
+        for part in [
+            set.join(crate::sidecar::SIDECAR_FILE).display().to_string(),
+            set.join("sample.json").display().to_string(),
+            "run 20261129T101500Z-4242".to_string(),
+            "another run".to_string(),
+        ] {
+            assert!(text.contains(&part), "{part} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_sidecar_without_a_run_or_without_criterion_data_is_refused() {
+        let (dir, set) = copy_webhook_set();
+        let path = set.join(crate::sidecar::SIDECAR_FILE);
+        let mut s = crate::sidecar::read_sidecar(&path).unwrap();
+        s.run = None;
+        crate::sidecar::write_sidecar(&set, crate::sidecar::SIDECAR_FILE, &s).unwrap();
+        let err = CriterionImporter::new(dir.path()).import().unwrap_err();
+        assert!(err.to_string().contains("records no run"), "{err}");
+
+        let (dir, set) = copy_webhook_set();
+        for file in [
+            "benchmark.json",
+            "estimates.json",
+            "sample.json",
+            "tukey.json",
+        ] {
+            std::fs::remove_file(set.join(file)).unwrap();
+        }
+        let err = CriterionImporter::new(dir.path()).import().unwrap_err();
+        assert!(
+            err.to_string().contains("no criterion data beside it"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sidecars_of_older_builds_are_ignored_and_reported() {
+        let (dir, _) = copy_webhook_set();
+        let legacy = dir.path().join(LEGACY_SIDECAR_DIR);
+        std::fs::create_dir_all(&legacy).unwrap();
+        std::fs::write(
+            legacy.join("webhook__parse__github_pull_request.json"),
+            b"{}",
+        )
+        .unwrap();
+        let (entries, report) = CriterionImporter::new(dir.path())
+            .import_with_report()
+            .unwrap();
+        assert_eq!(entries.benchmarks.len(), 1);
+        assert_eq!(report.legacy_sidecars.len(), 1);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum ImportError {
     /// A file parses but its content makes no sense (for example a negative time).
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// A per-operation sidecar was not recorded in the run of the criterion data beside it.
+    #[error("{}: {message}", sidecar.display())]
+    Stale { sidecar: PathBuf, message: String },
 }
 
 impl ImportError {
