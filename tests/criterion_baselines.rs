@@ -129,7 +129,7 @@ fn a_saved_criterion_baseline_keeps_its_own_percentiles() {
     let out = collect(&home, None, &current);
     assert!(out.status.success(), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("per-operation data of run"),
+        String::from_utf8_lossy(&out.stdout).contains("per-operation data from run"),
         "{out:?}"
     );
 

@@ -83,10 +83,10 @@ fn print_import_report(criterion_dir: &Path, set: &str, report: &ImportReport) {
         let runs: Vec<String> = report
             .runs
             .iter()
-            .map(|(id, n)| format!("{id} ({n})"))
+            .map(|(id, n)| format!("{id} ({n} sidecar{})", if *n == 1 { "" } else { "s" }))
             .collect();
         println!(
-            "criterion set `{set}`: per-operation data of run {}",
+            "criterion set `{set}`: per-operation data from run {}",
             runs.join(", ")
         );
     }

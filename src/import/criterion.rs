@@ -338,13 +338,20 @@ fn no_sidecar_reason(set: &str) -> String {
 }
 
 fn describe_run(run: &SidecarRun) -> String {
-    format!("run {} ({})", run.id, run.at.to_rfc3339())
+    format!(
+        "run {} ({})",
+        run.id,
+        run.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
 }
 
 fn modified(path: &Path) -> String {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
-        .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339())
+        .map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
         .unwrap_or_else(|_| "unknown".into())
 }
 
