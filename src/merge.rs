@@ -35,7 +35,9 @@ pub fn merge_runs(runs: &[BenchmarkResults]) -> BenchmarkResults {
         measured.iter().map(|(n, _)| n.as_str()).collect();
 
     let mut out = runs[0].clone();
-    out.metadata.runs = runs.iter().map(|r| r.metadata.runs.max(1)).sum();
+    out.metadata.runs = runs
+        .iter()
+        .fold(0u32, |n, r| n.saturating_add(r.metadata.runs.max(1)));
     out.benchmarks = measured
         .iter()
         .map(|(_, all)| merge_benchmark(all))
@@ -101,7 +103,7 @@ fn merged_histogram(all: &[&Benchmark]) -> Option<StoredHistogram> {
 
 fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
     let mut merged = all[0].clone();
-    let n_runs: u32 = all.iter().map(|b| runs_of(b)).sum();
+    let n_runs: u32 = all.iter().fold(0u32, |n, b| n.saturating_add(runs_of(b)));
     if n_runs <= 1 {
         return merged;
     }
@@ -151,14 +153,16 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
             } else {
                 stored.unit.to_ms(h.mean())
             };
+            // A weighted mean of values inside [min, max] is inside, but for float rounding.
+            let mean = mean.clamp(min, max.max(min));
             if let Some(l) = latency_with(&h, stored.unit, min, max, mean) {
                 merged.latency_ms = l;
             }
             merged.sample_count = Some(h.len());
             merged.histogram = histogram;
-            merged.iterations = all.iter().map(|b| b.iterations).sum();
+            merged.iterations = saturating_sum(all.iter().map(|b| b.iterations));
             merged.total_time_seconds = all.iter().map(|b| b.total_time_seconds).sum();
-            merged.error_count = all.iter().map(|b| b.error_count).sum();
+            merged.error_count = saturating_sum(all.iter().map(|b| b.error_count));
             merged.success_rate = (merged.iterations > 0).then(|| {
                 (merged.iterations - merged.error_count.min(merged.iterations)) as f64 * 100.0
                     / merged.iterations as f64
@@ -167,14 +171,15 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
             merged.status_codes = BTreeMap::new();
             for b in all {
                 for (code, n) in &b.status_codes {
-                    *merged.status_codes.entry(code.clone()).or_default() += n;
+                    let sum = merged.status_codes.entry(code.clone()).or_default();
+                    *sum = sum.saturating_add(*n);
                 }
             }
             if let Some(s) = merged.schedule.as_mut() {
                 let schedules: Vec<_> = all.iter().filter_map(|b| b.schedule).collect();
-                s.scheduled = schedules.iter().map(|s| s.scheduled).sum();
-                s.dropped = schedules.iter().map(|s| s.dropped).sum();
-                s.late = schedules.iter().map(|s| s.late).sum();
+                s.scheduled = saturating_sum(schedules.iter().map(|s| s.scheduled));
+                s.dropped = saturating_sum(schedules.iter().map(|s| s.dropped));
+                s.late = saturating_sum(schedules.iter().map(|s| s.late));
             }
         }
         None => {
@@ -199,6 +204,18 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
             min_max(&tp, spreads().filter_map(|s| s.throughput_ops_per_second));
         merged.throughput_ops_per_second = Some(median(&mut tp));
     }
+    // The merged value inside its spread: percentiles of the summed histogram can lie a
+    // bucket beyond every run's own (each run rounds its rank separately), and a file whose
+    // spread does not contain its value is refused on read.
+    let l = merged.latency_ms;
+    widen(&mut spread.mean_ms, Some(l.mean));
+    widen(&mut spread.median_ms, Some(l.median));
+    widen(&mut spread.p95_ms, l.p95);
+    widen(&mut spread.p99_ms, l.p99);
+    widen(
+        &mut spread.throughput_ops_per_second,
+        merged.throughput_ops_per_second,
+    );
     merged.spread = Some(spread);
     merged.disturbance = all
         .iter()
@@ -211,7 +228,8 @@ fn merge_errors(all: &[&Benchmark]) -> Vec<ErrorGroup> {
     let mut by_message: BTreeMap<&str, u64> = BTreeMap::new();
     for b in all {
         for e in &b.errors {
-            *by_message.entry(e.message.as_str()).or_default() += e.count;
+            let sum = by_message.entry(e.message.as_str()).or_default();
+            *sum = sum.saturating_add(e.count);
         }
     }
     let mut out: Vec<ErrorGroup> = by_message
@@ -249,6 +267,19 @@ fn median(values: &mut [f64]) -> f64 {
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
+}
+
+/// `spread` widened to contain `value` (when both exist).
+fn widen(spread: &mut Option<MinMax>, value: Option<f64>) {
+    if let (Some(s), Some(v)) = (spread.as_mut(), value) {
+        s.min = s.min.min(v);
+        s.max = s.max.max(v);
+    }
+}
+
+/// Sum of counts, stopping at `u64::MAX` instead of overflowing (hand-edited inputs).
+fn saturating_sum(values: impl Iterator<Item = u64>) -> u64 {
+    values.fold(0, u64::saturating_add)
 }
 
 fn min_max(values: &[f64], existing: impl Iterator<Item = MinMax>) -> Option<MinMax> {

@@ -10,6 +10,17 @@ use crate::result::{HostInfo, RunMetadata};
 /// Pinned criterion version whose private output layout the importer reads.
 pub const CRITERION_VERSION: &str = "0.8.2";
 
+/// The first 12 characters of a commit id, for display: cut on a character boundary (a hand-edited
+/// `git_commit` may hold any text) and with control characters shown as `?`, so one value
+/// stays on one line.
+pub fn short_commit(commit: &str) -> String {
+    commit
+        .chars()
+        .take(12)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// Metadata of this process: git commit (if any), host, tool versions.
 pub fn collect() -> RunMetadata {
     let mut tool_versions = BTreeMap::new();

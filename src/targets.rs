@@ -150,9 +150,26 @@ pub enum TargetsError {
 impl Targets {
     /// Read a targets TOML file.
     pub fn load(path: &Path) -> Result<Self, TargetsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TargetsError::Read {
+        let bytes = crate::io::read_capped(path).map_err(|e| match e {
+            crate::io::CappedReadError::Io(source) => TargetsError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            crate::io::CappedReadError::TooLarge { size, limit } => TargetsError::Parse {
+                path: path.to_path_buf(),
+                message: crate::io::too_large(size, limit).replace("result file", "targets file"),
+            },
+            crate::io::CappedReadError::Limit(message) => TargetsError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| TargetsError::Parse {
             path: path.to_path_buf(),
-            source,
+            message: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         })?;
         let targets: Targets = toml::from_str(&text).map_err(|e| TargetsError::Parse {
             path: path.to_path_buf(),
@@ -180,6 +197,12 @@ impl Targets {
                 }
             }
         }
+        targets
+            .check_limits()
+            .map_err(|message| TargetsError::Parse {
+                path: path.to_path_buf(),
+                message,
+            })?;
         for t in &targets.load {
             if t.min_rate_percent
                 .is_some_and(|p| !p.is_finite() || p < 0.0)
@@ -194,6 +217,84 @@ impl Targets {
             }
         }
         Ok(targets)
+    }
+
+    /// Every limit a finite number >= 0 (percentages at most 100), every target named, and
+    /// `aggregate` one of `sum` or `each`: a NaN limit would make every comparison false (a
+    /// silent miss or pass), a negative one a target nothing can meet.
+    fn check_limits(&self) -> Result<(), String> {
+        let bad = |kind: &str, name: &str, field: &str, v: f64, pct: bool| {
+            (!v.is_finite() || v < 0.0 || (pct && v > 100.0)).then(|| {
+                format!(
+                    "{kind} target {name:?}: {field} is {v}, expected {}",
+                    if pct {
+                        "a percentage from 0 to 100"
+                    } else {
+                        "a finite number >= 0"
+                    }
+                )
+            })
+        };
+        let mut problems = Vec::new();
+        for t in &self.latency {
+            problems.extend(bad("latency", &t.name, "max_ms", t.max_ms, false));
+        }
+        for t in &self.throughput {
+            problems.extend(bad(
+                "throughput",
+                &t.name,
+                "min_ops_per_second",
+                t.min_ops_per_second,
+                false,
+            ));
+            if let Some(a) = t
+                .aggregate
+                .as_deref()
+                .filter(|a| !["sum", "each"].contains(a))
+            {
+                problems.push(format!(
+                    "throughput target {:?}: aggregate {a:?} is not sum or each",
+                    t.name
+                ));
+            }
+        }
+        for t in &self.errors {
+            problems.extend(bad(
+                "errors",
+                &t.name,
+                "max_error_rate_percent",
+                t.max_error_rate_percent,
+                true,
+            ));
+        }
+        if let Some(r) = &self.resources {
+            for (field, v) in [
+                ("rss_idle_max_mb", r.rss_idle_max_mb),
+                ("rss_peak_max_mb", r.rss_peak_max_mb),
+            ] {
+                if let Some(v) = v {
+                    problems.extend(bad("resources", "resources", field, v, false));
+                }
+            }
+        }
+        let names = self
+            .latency
+            .iter()
+            .map(|t| &t.name)
+            .chain(self.throughput.iter().map(|t| &t.name))
+            .chain(self.errors.iter().map(|t| &t.name))
+            .chain(self.load.iter().map(|t| &t.name));
+        for name in names {
+            if name.trim().is_empty() || name.chars().any(char::is_control) {
+                problems.push(format!(
+                    "target name {name:?} is empty or contains a control character"
+                ));
+            }
+        }
+        match problems.into_iter().next() {
+            Some(p) => Err(p),
+            None => Ok(()),
+        }
     }
 
     /// The targets file shipped in this repository (`baselines/targets.toml`), compiled in:

@@ -192,7 +192,7 @@ pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, 
     if cached.is_file() {
         eprintln!(
             "ab: base {} already built: {}",
-            &commit[..12.min(commit.len())],
+            crate::metadata::short_commit(commit),
             cached.display()
         );
         return Ok(cached);
@@ -218,7 +218,11 @@ pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, 
     }
     let base_target = base_target(target)?;
     clean_workspace_crates(&worktree, &base_target)?;
-    let built = build_bench(&worktree, &base_target, &format!("base {}", &commit[..12]))?;
+    let built = build_bench(
+        &worktree,
+        &base_target,
+        &format!("base {}", crate::metadata::short_commit(commit)),
+    )?;
     install(&built, &cached)
         .map_err(|e| AbError::Build("base".into(), format!("caching {}: {e}", cached.display())))?;
     Ok(cached)

@@ -680,7 +680,7 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
     eprintln!(
         "ab: A = {} ({}), B = working tree{}; {} passes of {} rounds of {} ms per side per benchmark",
         o.base_rev,
-        &base_commit[..12],
+        crate::metadata::short_commit(&base_commit),
         if o.env_b.is_empty() {
             String::new()
         } else {

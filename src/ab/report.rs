@@ -77,12 +77,12 @@ pub fn table(r: &AbReport) -> String {
         out,
         "A = {} ({}), B = {}{}",
         r.options.base_rev,
-        &r.base_commit[..12.min(r.base_commit.len())],
+        crate::metadata::short_commit(&r.base_commit),
         r.head_commit
             .as_deref()
             .map_or("working tree".into(), |h| format!(
                 "working tree at {}",
-                &h[..12.min(h.len())]
+                crate::metadata::short_commit(h)
             )),
         if r.head_dirty {
             " + uncommitted changes"

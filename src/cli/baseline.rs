@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use aiops_bench::compare::merge_runs;
 use aiops_bench::io;
+use aiops_bench::metadata::short_commit;
 use anyhow::{bail, Context, Result};
 
 pub(crate) fn save(name: &str, from: &[PathBuf], force: bool, dir: &Path) -> Result<ExitCode> {
@@ -69,7 +70,7 @@ pub(crate) fn list(dir: &Path) -> Result<ExitCode> {
                     r.metadata
                         .git_commit
                         .as_deref()
-                        .map_or("unknown", |c| &c[..c.len().min(12)])
+                        .map_or_else(|| "unknown".to_string(), short_commit)
                 );
             }
             Err(e) => eprintln!("warning: {e:#}"),
