@@ -1012,7 +1012,10 @@ proptest! {
     #[test]
     fn contradictions_are_refused_and_the_rest_judged_soundly(
         r in results(),
-        which in proptest::sample::select(PLANTS.to_vec()),
+        which in prop_oneof![
+            1 => Just(Plant::Nothing),
+            2 => proptest::sample::select(PLANTS.to_vec()),
+        ],
         factors in proptest::collection::vec(
             prop_oneof![Just(0.1), Just(0.5), Just(1.0), Just(1.02), Just(1.5), Just(3.0), Just(100.0)],
             1..6,
