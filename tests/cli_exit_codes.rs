@@ -232,7 +232,7 @@ fn bad_input_exits_2_with_one_line_naming_the_file_and_overwrites_nothing() {
         (&malformed, "malformed.json:3:18"),
         (&future, "unknown schema_version 3"),
         (&empty, "lists are all empty"),
-        (&negative, "expected a finite number >= 0"),
+        (&negative, "expected a finite number from 0 to 1e15"),
         (&nan, "nan.json:"),
         (&missing, "does-not-exist.json"),
     ];
