@@ -221,27 +221,29 @@ pub enum PercentileBasis {
     PerRequest,
 }
 
-/// Latency statistics in milliseconds (floats: micro-benchmarks are sub-microsecond).
+/// Latency statistics in milliseconds (floats: micro-benchmarks are sub-microsecond). Ordered
+/// `min <= median <= p95 <= p99 <= max` and `min <= mean <= max`, each from 0 to 1e15; readers
+/// refuse a file that is not (`aiops_bench::io::validate`).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct LatencyMs {
     /// Fastest observation (operation, request or sample mean, see `percentile_basis`).
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 1e15))]
     pub min: f64,
     /// Slowest observation.
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 1e15))]
     pub max: f64,
     /// Mean latency.
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 1e15))]
     pub mean: f64,
     /// Median latency.
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 1e15))]
     pub median: f64,
     /// 95th percentile; null only when `percentile_basis` is `per_sample` (criterion sample
     /// means: a percentile of sample means is not a percentile of operations).
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 1e15))]
     pub p95: Option<f64>,
     /// 99th percentile; null only when `percentile_basis` is `per_sample`.
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 1e15))]
     pub p99: Option<f64>,
 }
 
@@ -256,7 +258,8 @@ pub struct ConfidenceInterval {
     pub confidence_level: f64,
 }
 
-/// Smallest and largest value of one statistic across the runs merged into a baseline.
+/// Smallest and largest value of one statistic across the runs merged into a baseline
+/// (`min <= max`, and the entry's own value in between).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MinMax {
     /// Smallest value seen across runs.

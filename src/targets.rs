@@ -133,11 +133,11 @@ pub struct ResourceTargets {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsError {
     /// Unreadable file.
-    #[error("cannot read targets file {}: {source}", path.display())]
+    /// (The reason is in the message and not a `source`: `{e:#}` would print it twice.)
+    #[error("cannot read targets file {}: {error}", path.display())]
     Read {
         path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Invalid TOML or unknown keys.
     #[error("{}: invalid targets file: {message}", path.display())]
@@ -151,9 +151,9 @@ impl Targets {
     /// Read a targets TOML file.
     pub fn load(path: &Path) -> Result<Self, TargetsError> {
         let bytes = crate::io::read_capped(path).map_err(|e| match e {
-            crate::io::CappedReadError::Io(source) => TargetsError::Read {
+            crate::io::CappedReadError::Io(error) => TargetsError::Read {
                 path: path.to_path_buf(),
-                source,
+                error,
             },
             crate::io::CappedReadError::TooLarge { size, limit } => TargetsError::Parse {
                 path: path.to_path_buf(),

@@ -78,7 +78,7 @@ A file compared with itself is always 'unchanged'. Every row says why.";
     name = "aiops-bench",
     version,
     about = "One result format for criterion and Goose output, baselines and a noise-aware regression gate",
-    after_help = "Exit codes: 0 ok, 1 regression or target missed, 2 bad input (missing or malformed file, unknown schema_version, empty benchmarks list, NaN or negative latency), 3 inconclusive (compare: nothing could be judged, for example every measurement taken on a busy machine, or instruction counts of different hosts)."
+    after_help = "Exit codes: 0 ok, 1 regression or target missed, 2 bad input, one line naming the file, benchmark and field (missing, malformed or oversized file, unknown schema_version, no entry, values that contradict each other: NaN, negative or huge numbers, min > median > p95 > p99 > max, a spread or confidence interval not around its value, more errors than iterations, duplicate names; a targets file with a NaN or negative limit; size limit 256 MiB, AIOPS_BENCH_MAX_FILE_BYTES), 3 inconclusive (compare: nothing could be judged, for example every measurement taken on a busy machine, or instruction counts of different hosts)."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
