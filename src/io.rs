@@ -120,7 +120,7 @@ pub(crate) fn too_large(size: Option<u64>, limit: u64) -> String {
 /// "256 MiB" for a whole number of MiB, else bytes.
 pub(crate) fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && (n / MIB) * MIB == n {
         format!("{} MiB", n / MIB)
     } else {
         format!("{n} bytes")

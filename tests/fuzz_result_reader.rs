@@ -84,9 +84,12 @@ const STRINGS: &[&str] = &[
     "HISTFAAAACR4nJNpmSzMwMDAyAABzFCaEUzOmLLsKpTOAADQ5gZ+",
 ];
 
+/// A byte range `start..end` of a file's text.
+type Span = (usize, usize);
+
 /// Byte ranges of the number tokens and of the string contents of `text` (a rough lexer: good
 /// enough to aim mutations, never trusted for anything else).
-fn tokens(text: &[u8]) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn tokens(text: &[u8]) -> (Vec<Span>, Vec<Span>) {
     let (mut numbers, mut strings) = (Vec::new(), Vec::new());
     let mut i = 0;
     while i < text.len() {
@@ -128,7 +131,7 @@ fn mutate(seed: &str, ops: &[u8]) -> Vec<u8> {
         let (numbers, strings) = tokens(&text);
         // Never the first token: `"schema_version": 2` (a file of another version stops
         // there, and bolero's inputs lean to zeros).
-        let pick = |list: &[(usize, usize)], x: u8, y: u8| {
+        let pick = |list: &[Span], x: u8, y: u8| {
             (list.len() > 1)
                 .then(|| list[1 + (usize::from(x) << 8 | usize::from(y)) % (list.len() - 1)])
         };
@@ -227,13 +230,6 @@ fn read(bytes: &[u8], real: &BenchmarkResults) {
         }
         Err(e) => {
             let text = e.to_string();
-            if std::env::var("FUZZ_DEBUG").is_ok() {
-                eprintln!(
-                    "E {} {:?}",
-                    bytes.len(),
-                    text.chars().take(160).collect::<String>()
-                );
-            }
             assert!(
                 text.starts_with("fuzz.json") && !text.contains('\n'),
                 "{text}"
