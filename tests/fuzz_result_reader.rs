@@ -274,7 +274,7 @@ fn the_mutator_breaks_files_and_the_seeds_read() {
         let (numbers, strings) = tokens(seed.as_bytes());
         assert!(!numbers.is_empty() && !strings.is_empty());
     }
-    let broken = mutate(SEEDS[0], &[0, 0, 3]);
+    let broken = mutate(SEEDS[0], &[2, 0, 3]);
     assert_ne!(broken, SEEDS[0].as_bytes());
     let deep = mutate(SEEDS[2], &[7, 200, 1]);
     assert!(io::parse(Path::new("deep.json"), &deep).is_err());
