@@ -53,7 +53,8 @@ pub enum ResultsError {
 }
 
 /// Largest result (or baseline) file read: 256 MiB. A bigger file is refused before anything
-/// is parsed; the biggest real results are a few MiB (a per-operation histogram is a few KiB).
+/// is parsed; the biggest real results are a few hundred KiB (a per-operation histogram is a
+/// few KiB).
 /// [`MAX_FILE_BYTES_ENV`] overrides it.
 pub const MAX_RESULT_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
