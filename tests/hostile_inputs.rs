@@ -6,7 +6,8 @@
 //!   holds) is walked and every field gets hostile values of its type: non-ASCII, control
 //!   characters and huge strings, huge, negative and fractional numbers, missing and extra
 //!   fields, empty lists, then text-level damage (NaN-like and out-of-range number tokens,
-//!   deeply nested JSON, truncation);
+//!   deeply nested JSON, truncation); nearly all of these are refused, so they test the
+//!   refusal paths (never a panic, one line naming the file);
 //! * **well-formed runs with one planted contradiction**: consistent benchmarks (ordered
 //!   latencies, spreads and confidence intervals around their values, histograms and the
 //!   percentiles computed from them) into which one [`Plant`] puts min > median, a spread that
