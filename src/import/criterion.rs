@@ -265,7 +265,7 @@ pub fn merge_sidecar(
             return Ok(skipped(why));
         }
     };
-    let ops = s.count + s.error_count;
+    let ops = s.count.saturating_add(s.error_count);
     b.iterations = ops.max(b.iterations);
     b.error_count = s.error_count;
     b.errors = s

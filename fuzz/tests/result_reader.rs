@@ -1,7 +1,7 @@
 //! Fuzz target over the result-file reader (issue 21), on stable Rust: bolero's harness runs
 //! under plain `cargo test`.
 //!
-//! Each input is either a whole file (the committed corpus, `tests/__fuzz__/result_reader/corpus/`:
+//! Each input is either a whole file (the committed corpus, `fuzz/tests/__fuzz__/result_reader/corpus/`:
 //! real result files, a merged baseline, version 1 files, `baselines/instructions.json`) or,
 //! for bolero's random inputs, a mutation script applied to one of those files: number tokens
 //! replaced by hostile ones (NaN-like, out of range, negative, huge), strings by non-ASCII,
@@ -10,10 +10,10 @@
 //! (`compare` against itself and against a real run, `check` with the shipped targets, both
 //! exporters, the merge `baseline save` does). A panic anywhere is a failure.
 //!
-//! `cargo test --test fuzz_result_reader` runs the corpus and then random inputs for 1 s;
+//! `cargo test --manifest-path fuzz/Cargo.toml` runs the corpus and then random inputs for 1 s;
 //! `.ci/run` runs it for 60 s (`BOLERO_RANDOM_TEST_TIME_MS=60000`). A failure prints its
 //! input (and `BOLERO_RANDOM_SEED=...` to replay it); the file it produced goes into
-//! `tests/__fuzz__/result_reader/crashes/`, which every run replays, and becomes a named
+//! `fuzz/tests/__fuzz__/result_reader/crashes/`, which every run replays, and becomes a named
 //! regression test below.
 
 use std::path::Path;
