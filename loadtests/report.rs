@@ -51,11 +51,11 @@ pub fn header(
     let names: Vec<&str> = kinds.iter().map(|k| k.title()).collect();
     println!("Scenarios        : {}", names.join(", "));
     if checks.is_empty() {
-        println!("Generator        : {workers} worker thread(s); self-check skipped");
+        println!("Generator        : {workers} worker thread(s); no self-check (--no-self-check, or not plain http)");
     }
     for (i, (kind, c)) in checks.iter().enumerate() {
         println!(
-            "{} about {:.0} req/s for {} ({:.1} µs of CPU per request, {} worker thread(s); self-check of {} requests)",
+            "{} about {:.0} req/s for {} ({:.1} µs of CPU per request to this target, {} worker thread(s); self-check of {} requests)",
             if i == 0 { "Generator        :" } else { "                  " },
             c.sustainable_rps,
             kind.slug(),
