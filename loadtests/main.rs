@@ -276,11 +276,12 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
 
     // Pre-flight: what this generator sustains here, per scenario (its own requests).
     let mut checks = Vec::new();
-    if !cli.no_self_check {
+    if !cli.no_self_check && transport == Transport::Hyper {
         for kind in &kinds {
             let requests = scenarios::prepared_requests(*kind, &base_url, &secrets);
             match selfcheck::run(
                 &requests,
+                addrs.clone(),
                 users.min(64),
                 Duration::from_millis(300),
                 workers,
