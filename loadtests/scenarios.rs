@@ -175,6 +175,8 @@ pub struct Shared {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     users: usize,
+    /// Users whose connection is open (the schedule starts once all are, or after 5 s).
+    ready: AtomicU64,
     requests: Vec<PreparedRequest>,
     /// For the reqwest and Goose transports: each request's URL.
     urls: Vec<reqwest::Url>,
@@ -217,6 +219,7 @@ impl Shared {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             users: plan.users,
+            ready: AtomicU64::new(0),
             requests,
             urls,
             recorder: Recorder::new(names),
@@ -512,6 +515,16 @@ fn paced_transaction(shared: Arc<Shared>) -> Transaction {
     let f: goose::goose::TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         Box::pin(async move {
+            // Start the schedule only when every user is launched and connected: Goose
+            // launches users over ~50 ms, and slots due meanwhile would start late.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while shared.started().is_none()
+                && shared.ready.load(Ordering::Relaxed) < shared.users as u64
+                && Instant::now() < deadline
+                && !shared.stopped()
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             loop {
                 match shared.claim() {
                     Claim::Done => {
@@ -563,6 +576,7 @@ fn connect_transaction(shared: Arc<Shared>) -> Transaction {
                 let _ = conn.open().await;
                 user.set_session_data(conn);
             }
+            shared.ready.fetch_add(1, Ordering::Relaxed);
             Ok(())
         })
     });
