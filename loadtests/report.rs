@@ -58,7 +58,11 @@ pub fn header(
             "{} about {:.0} req/s for {} ({:.1} µs of CPU per request to this target, {} worker thread(s); self-check of {} requests)",
             if i == 0 { "Generator        :" } else { "                  " },
             c.sustainable_rps,
-            kind.slug(),
+            if *kind == Kind::Webhooks {
+                "webhooks (estimated with GET /health: its POSTs would be real deliveries)"
+            } else {
+                kind.slug()
+            },
             c.cpu_per_request.as_secs_f64() * 1e6,
             c.workers,
             c.requests
@@ -240,7 +244,8 @@ impl ScenarioSummary {
     pub fn lag_warning(&self) -> Option<String> {
         let lag_p99 = self.lag.and_then(|l| l.p99)?;
         let due_p99 = self.corrected_p99_ms?;
-        if lag_p99 < 1.0 || lag_p99 * 2.0 < due_p99 {
+        let late_ms = crate::recorder::LATE_AFTER.as_secs_f64() * 1e3;
+        if lag_p99 < late_ms || lag_p99 * 2.0 < due_p99 {
             return None;
         }
         let title = self.kind.title();
@@ -251,7 +256,7 @@ impl ScenarioSummary {
             )
         } else {
             format!(
-                "warning: {title}: the generator's own lag (p99 {lag_p99:.2} ms from due time to sent) is most of the from-due-time p99 ({due_p99:.2} ms) while users were free (at most {} of {} in flight): the generator's CPU was the bottleneck; lower --rps or use --workers / more cores",
+                "warning: {title}: the generator's own lag (p99 {lag_p99:.2} ms from due time to sent) is most of the from-due-time p99 ({due_p99:.2} ms) while users were free (at most {} of {} in flight): the generator could not send on time (its CPU, or a busy machine); lower --rps or use --workers / more cores",
                 self.peak_in_flight, self.users
             )
         })
