@@ -278,16 +278,9 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     let mut checks = Vec::new();
     if !cli.no_self_check && transport == Transport::Hyper {
         for kind in &kinds {
-            let mut requests = scenarios::prepared_requests(*kind, &base_url, &secrets);
-            if requests.iter().any(|r| r.method != http::Method::GET) {
-                // Its POSTs would be real deliveries (and queue work in the target before
-                // the run): estimate with the cheapest request instead.
-                requests =
-                    scenarios::prepared_requests(scenarios::Kind::Health, &base_url, &secrets);
-            }
+            let requests = scenarios::prepared_requests(*kind, &base_url, &secrets);
             match selfcheck::run(
                 &requests,
-                addrs.clone(),
                 users.min(64),
                 Duration::from_millis(300),
                 workers,

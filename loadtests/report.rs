@@ -55,14 +55,10 @@ pub fn header(
     }
     for (i, (kind, c)) in checks.iter().enumerate() {
         println!(
-            "{} about {:.0} req/s for {} ({:.1} µs of CPU per request to this target, {} worker thread(s); self-check of {} requests)",
+            "{} about {:.0} req/s for {} ({:.1} µs of CPU per request against a local sink, {} worker thread(s); self-check of {} requests)",
             if i == 0 { "Generator        :" } else { "                  " },
             c.sustainable_rps,
-            if *kind == Kind::Webhooks {
-                "webhooks (estimated with GET /health: its POSTs would be real deliveries)"
-            } else {
-                kind.slug()
-            },
+            kind.slug(),
             c.cpu_per_request.as_secs_f64() * 1e6,
             c.workers,
             c.requests
