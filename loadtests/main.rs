@@ -5,11 +5,15 @@
 //! `--url`), samples the target's resources, prints a summary, writes the unified result file
 //! and exits 1 when a spec threshold is breached (2 on bad input or an unreachable target).
 
-mod goose_import;
+mod entries;
+mod prepared;
+mod recorder;
 mod report;
 mod resources;
 mod scenarios;
+mod selfcheck;
 mod target;
+mod transport;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -17,13 +21,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aiops_bench::result::{BenchmarkResults, Entries, LoadSchedule};
+use aiops_bench::result::{BenchmarkResults, Entries};
 use aiops_bench::targets::Targets;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use goose_import::from_goose_metrics;
 
-use scenarios::Kind;
+use scenarios::{Kind, Transport};
 use target::{EmbeddedTarget, WebhookSecrets};
 
 /// Load profiles of the original spec.
@@ -90,6 +93,12 @@ struct Cli {
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     duration: Option<u64>,
 
+    /// Seconds each scenario first sends at the same rate without counting them (connections,
+    /// caches and the target's JIT-like warm paths settle); excluded from every statistic but
+    /// shown in the time series.
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    warmup: u64,
+
     /// Requests per second to start (overrides the profile).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     rps: Option<u64>,
@@ -130,6 +139,21 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     users: Option<u64>,
 
+    /// Worker threads of the generator (default: the cores this process may run on). More
+    /// workers sustain higher rates when the machine has the cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    workers: Option<u64>,
+
+    /// Skip the pre-flight self-check of the rate this generator sustains here.
+    #[arg(long)]
+    no_self_check: bool,
+
+    /// How requests are sent: hyper (one keep-alive connection per user, the default for
+    /// http), reqwest (the Goose user's client, the default for https) or goose (Goose's own
+    /// request path with its metrics, used by --report-html). For measuring the generator.
+    #[arg(long, value_enum, hide = true)]
+    transport: Option<Transport>,
+
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
@@ -155,7 +179,12 @@ fn main() -> ExitCode {
             }
         };
     }
+    let workers = cli.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |w| w as usize,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {
@@ -165,7 +194,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, workers));
     // Goose users may still hold timers; do not wait for them.
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
@@ -181,7 +210,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     // Bad targets are bad input: refuse them before any load is sent.
     let (targets, targets_file) = match &cli.targets {
         Some(path) => (
@@ -221,17 +250,83 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     let monitored_pid = cli.target_pid.or(embedded.as_ref().map(|t| t.pid()));
+    let https = base_url.starts_with("https://");
+    let transport = match (cli.transport, &cli.report_html) {
+        (Some(t), _) => t,
+        (None, Some(_)) => Transport::Goose,
+        (None, None) if https => Transport::Reqwest,
+        (None, None) => Transport::Hyper,
+    };
+    if transport == Transport::Hyper && https {
+        return Err(UsageError(
+            "--transport hyper speaks plain http only; use an http:// --url or --transport reqwest"
+                .into(),
+        )
+        .into());
+    }
+    let addrs: std::sync::Arc<[SocketAddr]> = match transport::resolve(&base_url).await {
+        Ok(a) => a.into(),
+        Err(e) => {
+            if let Some(t) = embedded.take() {
+                t.stop();
+            }
+            return Err(UsageError(format!("cannot resolve {base_url}: {e:#}")).into());
+        }
+    };
+
+    // Pre-flight: what this generator sustains here, per scenario (its own requests).
+    let mut checks = Vec::new();
+    if !cli.no_self_check && transport == Transport::Hyper {
+        for kind in &kinds {
+            let requests = scenarios::prepared_requests(*kind, &base_url, &secrets);
+            match selfcheck::run(
+                &requests,
+                users.min(64),
+                Duration::from_millis(300),
+                workers,
+            )
+            .await
+            {
+                Ok(check) => checks.push((*kind, check)),
+                Err(e) => eprintln!("warning: the generator self-check failed: {e:#}"),
+            }
+        }
+    }
 
     report::header(
         &format!("{:?}", cli.scenario).to_lowercase(),
         &base_url,
         embedded.is_some(),
         duration_s,
+        cli.warmup,
         rps,
         users,
         &kinds,
         target_info.as_ref(),
+        workers,
+        &checks,
     );
+    if transport != Transport::Hyper {
+        println!(
+            "Note: requests go through {} ({}); the generator's ceiling is lower than over plain http.\n",
+            match transport {
+                Transport::Goose => "Goose's request path with its metrics",
+                _ => "reqwest",
+            },
+            if transport == Transport::Goose { "--report-html" } else { "https target" }
+        );
+    }
+    for (kind, check) in &checks {
+        if rps as f64 > check.sustainable_rps {
+            eprintln!(
+                "warning: this generator sustains about {:.0} req/s here for the {} scenario ({:.1} µs of CPU per request on {} worker thread(s)); {rps} req/s were asked: requests will start late. Use --workers or more cores.",
+                check.sustainable_rps,
+                kind.title(),
+                check.cpu_per_request.as_secs_f64() * 1e6,
+                check.workers
+            );
+        }
+    }
 
     let sampler = monitored_pid.map(resources::Sampler::start);
     // The target's CPU is part of the measurement, not a disturbance; without its pid a local
@@ -261,41 +356,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             base_url: base_url.clone(),
             rps,
             duration_s,
+            warmup_s: cli.warmup,
             users,
             secrets: secrets.clone(),
             report_html,
             timeout: Duration::from_secs(cli.timeout),
+            transport,
+            addrs: addrs.clone(),
         };
         let shared = scenarios::shared_for(&plan);
-        let ticker = progress.start(kind.title(), shared.clone(), duration_s);
+        let ticker = progress.start(kind.title(), shared.clone(), cli.warmup + duration_s);
         let cpu = aiops_bench::disturbance::CpuProbe::start();
         let outcome = scenarios::run(&plan, shared.clone()).await;
         let disturbance = monitored_pid.and(cpu.finish());
         ticker.finish();
         let outcome = outcome?;
-        let mut entries = from_goose_metrics(
+        let mut entries = entries::entries(
             kind.bench_name(),
-            &outcome.metrics,
-            &outcome.latencies,
-            outcome.elapsed_s,
+            &outcome.recording,
+            entries::Asked {
+                target_rps: rps as f64,
+                scheduled: outcome.scheduled,
+                warmup_s: outcome.warmup_s,
+                measured_s: outcome.measured_s,
+            },
         );
         for entry in &mut entries.benchmarks {
             entry.disturbance = disturbance;
-            if entry.name == kind.bench_name() {
-                entry.latency_from_due_ms = outcome.corrected.to_latency_ms();
-                entry.schedule = Some(LoadSchedule {
-                    target_rps: rps as f64,
-                    scheduled: outcome.scheduled,
-                    dropped: outcome.dropped,
-                    late: outcome.late,
-                });
-            }
         }
         let what = format!("the {} scenario", kind.title());
         if let Some(line) = disturbance.and_then(|d| d.busy_warning(&what)) {
             eprintln!("{line}");
         }
         let summary = report::ScenarioSummary::new(*kind, rps, &outcome, &entries);
+        if let Some(line) = summary.lag_warning() {
+            eprintln!("{line}");
+        }
         summary.print();
         all.extend(entries);
         if outcome.interrupted {
@@ -328,6 +424,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .metadata
         .tool_versions
         .insert("goose".to_string(), "0.19".to_string());
+
     results.metadata.tool_versions.insert(
         "loadtest".to_string(),
         env!("CARGO_PKG_VERSION").to_string(),

@@ -10,6 +10,7 @@ use aiops_bench::result::{Benchmark, Entries, ResourceUsage, TargetInfo};
 use aiops_bench::targets::TargetOutcome;
 
 use crate::scenarios::{Kind, ScenarioOutcome, Shared};
+use crate::selfcheck::SelfCheck;
 
 /// Print the run header.
 #[allow(clippy::too_many_arguments)] // one line of the header each
@@ -18,10 +19,13 @@ pub fn header(
     base_url: &str,
     embedded: bool,
     duration_s: u64,
+    warmup_s: u64,
     rps: u64,
     users: usize,
     kinds: &[Kind],
     target: Option<&TargetInfo>,
+    workers: usize,
+    checks: &[(Kind, SelfCheck)],
 ) {
     println!("{}", "=".repeat(72));
     println!("AIOps load test (Goose, open model)");
@@ -36,10 +40,30 @@ pub fn header(
     let (cache, database) = backends(target, embedded);
     println!("Cache            : {cache}");
     println!("Database         : {database}");
-    println!("Duration         : {duration_s} s per scenario");
+    if warmup_s > 0 {
+        println!(
+            "Duration         : {duration_s} s per scenario, after a {warmup_s} s warm-up (sent, not counted)"
+        );
+    } else {
+        println!("Duration         : {duration_s} s per scenario");
+    }
     println!("Target rate      : {rps} requests/s (up to {users} in flight)");
     let names: Vec<&str> = kinds.iter().map(|k| k.title()).collect();
     println!("Scenarios        : {}", names.join(", "));
+    if checks.is_empty() {
+        println!("Generator        : {workers} worker thread(s); no self-check (--no-self-check, or not plain http)");
+    }
+    for (i, (kind, c)) in checks.iter().enumerate() {
+        println!(
+            "{} about {:.0} req/s for {} ({:.1} µs of CPU per request against a local sink, {} worker thread(s); self-check of {} requests)",
+            if i == 0 { "Generator        :" } else { "                  " },
+            c.sustainable_rps,
+            kind.slug(),
+            c.cpu_per_request.as_secs_f64() * 1e6,
+            c.workers,
+            c.requests
+        );
+    }
     println!();
 }
 
@@ -166,10 +190,12 @@ pub struct ScenarioSummary {
     per_request: Vec<Benchmark>,
     corrected_p99_ms: Option<f64>,
     corrected_max_ms: Option<f64>,
-    lag_max_ms: Option<f64>,
+    lag: Option<aiops_bench::result::LatencyMs>,
     late: u64,
     dropped: u64,
     scheduled: u64,
+    peak_in_flight: u64,
+    users: usize,
     interrupted: bool,
 }
 
@@ -180,7 +206,8 @@ impl ScenarioSummary {
             .iter()
             .find(|b| b.name == kind.bench_name())
             .cloned();
-        let corrected = outcome.corrected.to_latency_ms();
+        let recording = &outcome.recording;
+        let corrected = recording.from_due.to_latency_ms();
         ScenarioSummary {
             kind,
             target_rps,
@@ -198,12 +225,37 @@ impl ScenarioSummary {
                 .collect(),
             corrected_p99_ms: corrected.and_then(|l| l.p99),
             corrected_max_ms: corrected.map(|l| l.max),
-            lag_max_ms: outcome.lag.to_latency_ms().map(|l| l.max),
-            late: outcome.late,
-            dropped: outcome.dropped,
+            lag: recording.lag.to_latency_ms(),
+            late: recording.late,
+            dropped: recording.dropped,
+            peak_in_flight: outcome.peak_in_flight,
+            users: outcome.users,
             scheduled: outcome.scheduled,
             interrupted: outcome.interrupted,
         }
+    }
+
+    /// A warning when the generator's own lag (due → sent) is most of the from-due-time p99:
+    /// then the generator, not the target, made those requests late.
+    pub fn lag_warning(&self) -> Option<String> {
+        let lag_p99 = self.lag.and_then(|l| l.p99)?;
+        let due_p99 = self.corrected_p99_ms?;
+        let late_ms = crate::recorder::LATE_AFTER.as_secs_f64() * 1e3;
+        if lag_p99 < late_ms || lag_p99 * 2.0 < due_p99 {
+            return None;
+        }
+        let title = self.kind.title();
+        Some(if self.peak_in_flight >= self.users as u64 {
+            format!(
+                "warning: {title}: the generator's own lag (p99 {lag_p99:.2} ms from due time to sent) is most of the from-due-time p99 ({due_p99:.2} ms), and all {} users were busy waiting for answers: the target answered too slowly for this rate with this many users; raise --users (or lower --rps)",
+                self.users
+            )
+        } else {
+            format!(
+                "warning: {title}: the generator's own lag (p99 {lag_p99:.2} ms from due time to sent) is most of the from-due-time p99 ({due_p99:.2} ms) while users were free (at most {} of {} in flight): the generator could not send on time (its CPU, or a busy machine); lower --rps or use --workers / more cores",
+                self.peak_in_flight, self.users
+            )
+        })
     }
 
     /// Print the summary block.
@@ -238,7 +290,7 @@ impl ScenarioSummary {
         );
         println!("Failed           : {}", t.error_count);
         println!(
-            "Actual RPS       : {achieved:.2} (target {}, {:.1}%) over {:.2} s",
+            "Actual RPS       : {achieved:.2} sent (target {}, {:.1}%) over the scheduled {:.2} s",
             self.target_rps,
             achieved * 100.0 / self.target_rps as f64,
             t.total_time_seconds
@@ -251,21 +303,36 @@ impl ScenarioSummary {
         }
         let l = &t.latency_ms;
         println!(
-            "Latency (ms)     : min {:.2} | mean {:.2} | median {:.2} | p95 {} | p99 {} | max {:.2}",
+            "Latency (ms)     : min {:.2} | mean {:.2} | median {:.2} | p95 {} | p99 {} | p99.9 {} | max {:.2}",
             l.min,
             l.mean,
             l.median,
             fmt_opt(l.p95),
             fmt_opt(l.p99),
+            fmt_opt(l.p999),
             l.max
         );
+        if let Some(f) = &t.latency_failed_ms {
+            println!(
+                "Failed (ms)      : median {:.2} | p99 {} | max {:.2} (failed requests, kept out of the latency above)",
+                f.median,
+                fmt_opt(f.p99),
+                f.max
+            );
+        }
         println!(
-            "From due time    : p95 {} | p99 {} | max {} ms (coordinated-omission corrected); {} request(s) started >5 ms late, max lag {} ms",
+            "From due time    : p95 {} | p99 {} | p99.9 {} | max {} ms (coordinated-omission corrected, dropped slots included)",
             fmt_opt(t.latency_from_due_ms.and_then(|l| l.p95)),
             fmt_opt(self.corrected_p99_ms),
+            fmt_opt(t.latency_from_due_ms.and_then(|l| l.p999)),
             fmt_opt(self.corrected_max_ms),
+        );
+        println!(
+            "Generator lag    : median {} | p99 {} | max {} ms from due time to sent; {} request(s) sent >5 ms late",
+            fmt_opt(self.lag.map(|l| l.median)),
+            fmt_opt(self.lag.and_then(|l| l.p99)),
+            fmt_opt(self.lag.map(|l| l.max)),
             self.late,
-            fmt_opt(self.lag_max_ms)
         );
         if !t.status_codes.is_empty() {
             let parts: Vec<String> = t

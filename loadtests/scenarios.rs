@@ -7,30 +7,48 @@
 //! the stall shows in the latency of every request caught in it. When every user is busy, the
 //! next requests start late; that start lag is measured per request and reported, together with
 //! the latency counted from the intended start (coordinated-omission corrected). Slots still not
-//! started when the scenario's time is up are dropped and reported (the generator fell behind).
+//! started when the scenario's time is up are dropped and reported (the generator fell behind);
+//! they count in the from-due-time latency with the time they waited.
+//!
+//! Hot path (see `prepared.rs`, `transport.rs`, `recorder.rs`): each request is stamped from a
+//! [`PreparedRequest`] built before the run (static bodies as `Bytes`, signatures computed once),
+//! sent on the user's own keep-alive connection, and recorded into the current worker thread's
+//! shard of the [`Recorder`]. Goose's own per-request metrics are off (ours replace them), except
+//! with `--report-html`, whose report is made from them.
 //!
 //! Latency reported = from sending the request to the end of the response body, one sample per
-//! real request in an HDR histogram; Goose's own coordinated-omission backfill
-//! is disabled: it assumes a closed loop and would add synthetic samples here.
+//! real request in an HDR histogram; Goose's own coordinated-omission backfill is not used: it
+//! assumes a closed loop and would add synthetic samples here.
 
-use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::goose_import::{request_key, LatencyRecord};
-use aiops_service::webhook::{fixtures, signature, Source};
+use crate::prepared::{self, PreparedRequest};
+use crate::recorder::{Outcome, Recorder, Recording, Sample};
+use crate::transport::Connection;
+use bytes::Bytes;
 use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
 use goose::goose::{GooseMethod, GooseRequest, GooseUser, Scenario, Transaction};
-use goose::metrics::{GooseCoordinatedOmissionMitigation, GooseMetrics};
+use goose::metrics::GooseCoordinatedOmissionMitigation;
 use goose::GooseAttack;
+use http_body_util::Full;
 use tokio::sync::Notify;
 
 use crate::target::WebhookSecrets;
 
-/// A request starting this long after its due time counts as late (timers have ~1 ms grain).
-pub const LATE_AFTER: Duration = Duration::from_millis(5);
+/// How requests are sent (the hidden `--transport` flag; the default is chosen by the URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// One hyper HTTP/1.1 keep-alive connection per user (plain http; the default there).
+    Hyper,
+    /// The Goose user's reqwest client (the default for https).
+    Reqwest,
+    /// Goose's `GooseUser::request`, with Goose's metrics on (what `--report-html` uses).
+    Goose,
+}
 
 /// Which traffic a scenario sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,8 +111,10 @@ pub struct Plan {
     pub base_url: String,
     /// Requests per second to start.
     pub rps: u64,
-    /// How long to send, in seconds.
+    /// How long to send (and measure), in seconds, after the warm-up.
     pub duration_s: u64,
+    /// Seconds sent first and left out of the statistics.
+    pub warmup_s: u64,
     /// Goose users (the most requests in flight at once).
     pub users: usize,
     /// Secrets to sign webhooks with.
@@ -103,13 +123,40 @@ pub struct Plan {
     pub report_html: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// How requests are sent.
+    pub transport: Transport,
+    /// The target's addresses (for [`Transport::Hyper`]).
+    pub addrs: Arc<[SocketAddr]>,
 }
 
-/// Schedule and counters shared by every user of one scenario.
+/// The requests of a scenario, in the order they take turns.
+pub fn prepared_requests(
+    kind: Kind,
+    base_url: &str,
+    secrets: &WebhookSecrets,
+) -> Vec<PreparedRequest> {
+    let host = prepared::host_of(base_url);
+    match kind {
+        Kind::Health => vec![PreparedRequest::get("/health", &host)],
+        Kind::Mixed => MIXED_PATHS
+            .iter()
+            .map(|p| PreparedRequest::get(p, &host))
+            .collect(),
+        Kind::Webhooks => vec![
+            prepared::github_pull_request(GITHUB_PATH, &host, secrets.github.as_deref()),
+            prepared::alertmanager(ALERTMANAGER_PATH, &host, secrets.alertmanager.as_deref()),
+        ],
+    }
+}
+
+/// Schedule, requests and recorder shared by every user of one scenario.
 pub struct Shared {
     total: u64,
+    warmup_slots: u64,
+    measured_slots: u64,
     interval_ns: f64,
-    duration: Duration,
+    /// Warm-up + duration: slots not sent by then are dropped.
+    length: Duration,
     start: OnceLock<Instant>,
     end: OnceLock<Instant>,
     next: AtomicU64,
@@ -117,20 +164,26 @@ pub struct Shared {
     /// Set when the schedule completed on its own (not by Ctrl-C).
     completed_normally: AtomicBool,
     stop_notify: Notify,
-    /// Requests answered (or failed) so far.
+    /// Slots finished (answered, failed or dropped) so far, warm-up included (progress).
     pub done: AtomicU64,
-    /// Requests that failed so far.
+    /// Requests that failed so far, warm-up included (progress).
     pub failed: AtomicU64,
-    /// Slots dropped because the generator was too late to send them in time.
+    /// Slots dropped so far, warm-up included.
     pub dropped: AtomicU64,
-    /// Requests started more than [`LATE_AFTER`] after their due time.
-    pub late: AtomicU64,
-    latencies: Mutex<BTreeMap<String, LatencyRecord>>,
-    corrected: Mutex<LatencyRecord>,
-    lag: Mutex<LatencyRecord>,
-    kind: Kind,
-    secrets: WebhookSecrets,
-    alertmanager_template: serde_json::Value,
+    /// Requests in flight now, and the most there ever were (all users busy: the target's
+    /// latency, not the generator's CPU, limited the rate).
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+    users: usize,
+    /// Users whose connection is open (the schedule starts once all are, or after 5 s).
+    ready: AtomicU64,
+    requests: Vec<PreparedRequest>,
+    /// For the reqwest and Goose transports: each request's URL.
+    urls: Vec<reqwest::Url>,
+    recorder: Recorder,
+    transport: Transport,
+    addrs: Arc<[SocketAddr]>,
+    timeout: Duration,
 }
 
 enum Claim {
@@ -140,10 +193,20 @@ enum Claim {
 
 impl Shared {
     fn new(plan: &Plan) -> Self {
+        let requests = prepared_requests(plan.kind, &plan.base_url, &plan.secrets);
+        let urls = requests
+            .iter()
+            .filter_map(|r| reqwest::Url::parse(&format!("{}{}", plan.base_url, r.path)).ok())
+            .collect();
+        let names = requests.iter().map(|r| r.name.clone()).collect();
+        let warmup_slots = plan.rps * plan.warmup_s;
+        let measured_slots = plan.rps * plan.duration_s;
         Shared {
-            total: plan.rps * plan.duration_s,
+            total: warmup_slots + measured_slots,
+            warmup_slots,
+            measured_slots,
             interval_ns: 1e9 / plan.rps as f64,
-            duration: Duration::from_secs(plan.duration_s),
+            length: Duration::from_secs(plan.warmup_s + plan.duration_s),
             start: OnceLock::new(),
             end: OnceLock::new(),
             next: AtomicU64::new(0),
@@ -153,18 +216,20 @@ impl Shared {
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            late: AtomicU64::new(0),
-            latencies: Mutex::new(BTreeMap::new()),
-            corrected: Mutex::new(LatencyRecord::new()),
-            lag: Mutex::new(LatencyRecord::new()),
-            kind: plan.kind,
-            secrets: plan.secrets.clone(),
-            alertmanager_template: serde_json::from_slice(fixtures::ALERTMANAGER)
-                .unwrap_or(serde_json::Value::Null),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+            users: plan.users,
+            ready: AtomicU64::new(0),
+            requests,
+            urls,
+            recorder: Recorder::new(names),
+            transport: plan.transport,
+            addrs: plan.addrs.clone(),
+            timeout: plan.timeout,
         }
     }
 
-    /// Total requests the schedule holds.
+    /// Total slots the schedule holds (warm-up included).
     pub fn total(&self) -> u64 {
         self.total
     }
@@ -198,9 +263,9 @@ impl Shared {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Count one finished slot; the last one ends the attack.
-    fn finish_slot(&self) {
-        let finished = self.done.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed);
+    /// Count `n` finished slots; the last one ends the attack.
+    fn finish_slots(&self, n: u64) {
+        let finished = self.done.fetch_add(n, Ordering::Relaxed) + n;
         if finished >= self.total && !self.completed_normally.swap(true, Ordering::Relaxed) {
             self.halt();
             goose::trigger_killswitch("aiops loadtest: schedule complete");
@@ -212,7 +277,20 @@ impl Shared {
         self.completed_normally.load(Ordering::Relaxed)
     }
 
+    /// Sleep until `due`; false when the schedule was stopped meanwhile. Short sleeps (the
+    /// common case under load) use a bare timer; long ones also listen for the stop.
     async fn sleep_until(&self, due: Instant) -> bool {
+        if self.stopped() {
+            return false;
+        }
+        let now = Instant::now();
+        if due <= now {
+            return true;
+        }
+        if due - now <= Duration::from_millis(50) {
+            tokio::time::sleep_until(due.into()).await;
+            return !self.stopped();
+        }
         let notified = self.stop_notify.notified();
         tokio::pin!(notified);
         // Register before checking the flag so a halt in between is not missed.
@@ -226,181 +304,283 @@ impl Shared {
         }
     }
 
-    fn record(&self, key: &str, latency: Duration, lag: Duration, ok: bool) {
-        {
-            let mut map = self.latencies.lock().expect("latency lock");
-            map.entry(key.to_string()).or_default().record(latency);
-        }
-        self.corrected
-            .lock()
-            .expect("latency lock")
-            .record(latency + lag);
-        self.lag.lock().expect("latency lock").record(lag);
-        if lag > LATE_AFTER {
-            self.late.fetch_add(1, Ordering::Relaxed);
-        }
-        if !ok {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        self.done.fetch_add(1, Ordering::Relaxed);
+    fn second_of(&self, t: Instant) -> u32 {
+        let start = self.started().unwrap_or(t);
+        t.saturating_duration_since(start).as_secs() as u32
     }
 
-    fn alertmanager_body(&self, index: u64) -> Vec<u8> {
-        let mut v = self.alertmanager_template.clone();
-        // A distinct body per request: the service dedupes Alertmanager deliveries by body hash.
-        if let Some(obj) = v.as_object_mut() {
-            let key = obj
-                .get("groupKey")
-                .and_then(|g| g.as_str())
-                .unwrap_or("{}:{alertname=\"loadtest\"}")
-                .to_string();
-            obj.insert(
-                "groupKey".to_string(),
-                serde_json::Value::String(format!("{key}/loadtest-{index}")),
-            );
+    /// Drop slot `index` and every slot nobody claimed yet; how many were dropped.
+    fn drop_rest(&self, index: u64, due: Instant) -> u64 {
+        self.drop_slot(index, due);
+        let first = self
+            .next
+            .swap(self.total, Ordering::Relaxed)
+            .min(self.total);
+        let start = self.started().unwrap_or(due);
+        for i in first..self.total {
+            let due = start + Duration::from_nanos((i as f64 * self.interval_ns) as u64);
+            self.drop_slot(i, due);
         }
-        serde_json::to_vec(&v).unwrap_or_else(|_| fixtures::ALERTMANAGER.to_vec())
+        1 + (self.total - first)
+    }
+
+    fn drop_slot(&self, index: u64, due: Instant) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        // A slot dropped before it was due (Ctrl-C) waited for nothing: counted, not timed.
+        let measured = index >= self.warmup_slots && now >= due;
+        self.recorder
+            .record_dropped(now.saturating_duration_since(due), measured);
     }
 }
 
 /// Outcome of one scenario.
 pub struct ScenarioOutcome {
-    /// What Goose measured (counts, status codes, errors).
-    pub metrics: GooseMetrics,
-    /// Our per-request latency records keyed like Goose's requests.
-    pub latencies: BTreeMap<String, LatencyRecord>,
-    /// Latency from each request's intended start (coordinated-omission corrected).
-    pub corrected: LatencyRecord,
-    /// How late requests started compared with their due time.
-    pub lag: LatencyRecord,
-    /// Seconds from the first due time to the last answer.
-    pub elapsed_s: f64,
-    /// Requests the schedule held.
+    /// Everything recorded, merged.
+    pub recording: Recording,
+    /// Seconds measured: the scheduled duration (the warm-up excluded), or until Ctrl-C.
+    pub measured_s: f64,
+    /// Requests the schedule held after the warm-up.
     pub scheduled: u64,
-    /// Slots dropped because the generator could not send them in time.
-    pub dropped: u64,
-    /// Requests started more than [`LATE_AFTER`] late.
-    pub late: u64,
+    /// Seconds of warm-up.
+    pub warmup_s: u64,
     /// Ctrl-C stopped it.
     pub interrupted: bool,
+    /// The most requests in flight at once, and the users available.
+    pub peak_in_flight: u64,
+    /// Goose users (the most requests that can be in flight).
+    pub users: usize,
+}
+
+/// What one request did: the status code, or why there was none.
+type Answer = Result<u16, String>;
+
+async fn send_hyper(
+    user: &mut GooseUser,
+    shared: &Shared,
+    request: http::Request<Full<Bytes>>,
+) -> Answer {
+    if user.get_session_data::<Connection>().is_none() {
+        user.set_session_data(Connection::new(shared.addrs.clone()));
+    }
+    let conn = user.get_session_data_unchecked_mut::<Connection>();
+    conn.send(request, shared.timeout)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn reqwest_builder(
+    user: &GooseUser,
+    shared: &Shared,
+    kind: usize,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> reqwest::RequestBuilder {
+    let r = &shared.requests[kind];
+    let mut builder = user
+        .client
+        .request(r.method.clone(), shared.urls[kind].clone())
+        .headers(headers);
+    if !body.is_empty() {
+        builder = builder.body(body);
+    }
+    builder
+}
+
+async fn send_reqwest(
+    user: &GooseUser,
+    shared: &Shared,
+    kind: usize,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let response = reqwest_builder(user, shared, kind, headers, body)
+        .send()
+        .await
+        .map_err(|e| goose_error_text(&e))?;
+    let status = response.status().as_u16();
+    response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the response body failed: {e}"))?;
+    Ok(status)
+}
+
+async fn send_goose(
+    user: &mut GooseUser,
+    shared: &Shared,
+    kind: usize,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let r = &shared.requests[kind];
+    let method = if r.method == http::Method::POST {
+        GooseMethod::Post
+    } else {
+        GooseMethod::Get
+    };
+    let builder = reqwest_builder(user, shared, kind, headers, body);
+    let request = GooseRequest::builder()
+        .method(method)
+        .path(r.path.as_str())
+        .set_request_builder(builder)
+        .build();
+    match user.request(request).await {
+        Ok(goose) => match goose.response {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                resp.bytes()
+                    .await
+                    .map_err(|e| format!("reading the response body failed: {e}"))?;
+                Ok(status)
+            }
+            Err(e) => Err(goose_error_text(&e)),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn goose_error_text(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 async fn one_request(user: &mut GooseUser, shared: &Shared, index: u64, due: Instant) {
-    let (method, path, body, headers) = match shared.kind {
-        Kind::Health => (GooseMethod::Get, "/health", None, None),
-        Kind::Mixed => (
-            GooseMethod::Get,
-            MIXED_PATHS[(index % MIXED_PATHS.len() as u64) as usize],
-            None,
-            None,
-        ),
-        Kind::Webhooks => {
-            if index.is_multiple_of(2) {
-                let body = fixtures::GITHUB_PULL_REQUEST.to_vec();
-                let mut headers = fixtures::headers_for(Source::Github, "pull_request");
-                if let Some(secret) = &shared.secrets.github {
-                    signature::sign_headers(Source::Github, secret, &body, &mut headers);
-                }
-                (GooseMethod::Post, GITHUB_PATH, Some(body), Some(headers))
-            } else {
-                let body = shared.alertmanager_body(index);
-                let mut headers = fixtures::headers_for(Source::Alertmanager, "alert");
-                if let Some(secret) = &shared.secrets.alertmanager {
-                    signature::sign_headers(Source::Alertmanager, secret, &body, &mut headers);
-                }
-                (
-                    GooseMethod::Post,
-                    ALERTMANAGER_PATH,
-                    Some(body),
-                    Some(headers),
-                )
-            }
-        }
-    };
-    let key = request_key(&method.to_string(), path);
-    let mut builder = match user.get_request_builder(&method, path) {
-        Ok(b) => b,
-        Err(e) => {
-            // Cannot even build the request: count it as a failure of the slot.
-            let lag = Instant::now().saturating_duration_since(due);
-            shared.record(&key, Duration::ZERO, lag, false);
-            eprintln!("warning: cannot build request {key}: {e}");
-            return;
-        }
-    };
-    if let Some(h) = headers {
-        builder = builder.headers(h);
-    }
-    if let Some(b) = body {
-        builder = builder.body(b);
-    }
-    let request = GooseRequest::builder()
-        .method(method)
-        .path(path)
-        .set_request_builder(builder)
-        .build();
-
+    let kind = (index % shared.requests.len() as u64) as usize;
+    let prepared = &shared.requests[kind];
+    let (headers, body) = prepared.stamp(index);
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    shared
+        .peak_in_flight
+        .fetch_max(now_in_flight, Ordering::Relaxed);
     let sent = Instant::now();
-    let lag = sent.saturating_duration_since(due);
-    let result = user.request(request).await;
-    let (ok, latency) = match result {
-        Ok(mut goose) => {
-            let mut ok = goose.request.success;
-            match goose.response {
-                Ok(resp) => {
-                    if let Err(e) = resp.bytes().await {
-                        if ok {
-                            ok = false;
-                            let tag = format!("reading the response body failed: {e}");
-                            let _ = user.set_failure(&tag, &mut goose.request, None, None);
-                        }
-                    }
-                }
-                Err(_) => ok = false,
-            }
-            (ok, sent.elapsed())
+    let answer = match shared.transport {
+        Transport::Hyper => {
+            let mut request = http::Request::new(Full::new(body));
+            *request.method_mut() = prepared.method.clone();
+            *request.uri_mut() = prepared.uri();
+            *request.headers_mut() = headers;
+            send_hyper(user, shared, request).await
         }
-        Err(_) => (false, sent.elapsed()),
+        Transport::Reqwest => send_reqwest(user, shared, kind, headers, body).await,
+        Transport::Goose => send_goose(user, shared, kind, headers, body).await,
     };
-    shared.record(&key, latency, lag, ok);
+    let done = Instant::now();
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let error;
+    let outcome = match answer {
+        Ok(status) if (200..300).contains(&status) => Outcome::Ok { status },
+        Ok(status) => {
+            error = match http::StatusCode::from_u16(status) {
+                Ok(code) => format!("{code}: {}", prepared.name),
+                Err(_) => format!("status {status}: {}", prepared.name),
+            };
+            Outcome::Failed {
+                status: Some(status),
+                error: &error,
+            }
+        }
+        Err(e) => {
+            error = e;
+            Outcome::Failed {
+                status: None,
+                error: &error,
+            }
+        }
+    };
+    if matches!(outcome, Outcome::Failed { .. }) {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.recorder.record(&Sample {
+        kind,
+        lag: sent.saturating_duration_since(due),
+        latency: done.saturating_duration_since(sent),
+        sent_second: shared.second_of(sent),
+        done_second: shared.second_of(done),
+        measured: index >= shared.warmup_slots,
+        outcome,
+    });
 }
 
-fn transaction(shared: Arc<Shared>) -> Transaction {
+/// The paced transaction: claims slots and sends them until the schedule is done. One Goose
+/// transaction call serves many requests (Goose's per-transaction bookkeeping and its clock
+/// reads would otherwise be paid per request); Ctrl-C and completion stop it through [`Shared::halt`].
+fn paced_transaction(shared: Arc<Shared>) -> Transaction {
     let f: goose::goose::TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         Box::pin(async move {
-            match shared.claim() {
-                Claim::Done => {
-                    // Nothing left: wait (without spinning) until Goose stops this user.
-                    let notified = shared.stop_notify.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    if !shared.stopped() {
-                        let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
-                    } else {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
+            // Start the schedule only when every user is launched and connected: Goose
+            // launches users over ~50 ms, and slots due meanwhile would start late.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while shared.started().is_none()
+                && shared.ready.load(Ordering::Relaxed) < shared.users as u64
+                && Instant::now() < deadline
+                && !shared.stopped()
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            loop {
+                match shared.claim() {
+                    Claim::Done => {
+                        // Nothing left: wait (without spinning) until Goose stops this user.
+                        let notified = shared.stop_notify.notified();
+                        tokio::pin!(notified);
+                        notified.as_mut().enable();
+                        if !shared.stopped() {
+                            let _ =
+                                tokio::time::timeout(Duration::from_millis(100), notified).await;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        return Ok(());
                     }
-                }
-                Claim::Send { index, due } => {
-                    if shared.sleep_until(due).await {
+                    Claim::Send { index, due } => {
+                        if !shared.sleep_until(due).await {
+                            // Stopped while waiting: this slot is abandoned.
+                            shared.drop_slot(index, due);
+                            shared.finish_slots(1);
+                            continue;
+                        }
                         let start = shared.started().unwrap_or(due);
-                        // Too late to honour the schedule: the generator fell behind.
-                        if Instant::now() > start + shared.duration {
-                            shared.dropped.fetch_add(1, Ordering::Relaxed);
+                        if Instant::now() > start + shared.length {
+                            // Too late to honour the schedule: the generator fell behind.
+                            // This slot and every one not yet claimed are dropped at once.
+                            let n = shared.drop_rest(index, due);
+                            shared.finish_slots(n);
                         } else {
                             one_request(user, &shared, index, due).await;
+                            shared.finish_slots(1);
                         }
-                    } else {
-                        // Stopped while waiting: this slot is abandoned.
-                        shared.dropped.fetch_add(1, Ordering::Relaxed);
                     }
-                    shared.finish_slot();
                 }
             }
-            Ok(())
         })
     });
     Transaction::new(f).set_name("paced request")
+}
+
+/// Opens the user's connection before the schedule starts (hyper transport), so that no
+/// measured request pays for a TCP handshake; a failure here shows in the first requests.
+fn connect_transaction(shared: Arc<Shared>) -> Transaction {
+    let f: goose::goose::TransactionFunction = Arc::new(move |user| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            if shared.transport == Transport::Hyper {
+                let mut conn = Connection::new(shared.addrs.clone());
+                let _ = conn.open().await;
+                user.set_session_data(conn);
+            }
+            shared.ready.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+    });
+    Transaction::new(f).set_name("connect").set_on_start()
 }
 
 fn configuration(plan: &Plan) -> GooseConfiguration {
@@ -410,33 +590,42 @@ fn configuration(plan: &Plan) -> GooseConfiguration {
     // Start every user at once (well within the first 50 ms).
     c.increase_rate = Some(format!("{}", plan.users.max(1) * 20));
     // Safety cap: the schedule ends the attack itself as soon as its last request is answered.
-    c.run_time = Some(format!("{}", plan.duration_s + plan.timeout.as_secs() + 5));
+    c.run_time = Some(format!(
+        "{}",
+        plan.warmup_s + plan.duration_s + plan.timeout.as_secs() + 5
+    ));
     c.quiet = 1;
     c.no_print_metrics = true;
     c.no_telnet = true;
     c.no_reset_metrics = true;
     c.no_transaction_metrics = true;
     c.no_scenario_metrics = true;
-    // Goose's backfill assumes a closed loop with a steady per-user cadence; with our
-    // open-model pacing the cadence varies by design and it would add synthetic samples for
-    // delays that never happened. The schedule above is the mitigation.
-    c.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Disabled);
-    c.timeout = Some(plan.timeout.as_secs().max(1).to_string());
-    if let Some(html) = &plan.report_html {
-        c.report_file = vec![html.clone()];
+    if plan.transport == Transport::Goose {
+        // Goose's backfill assumes a closed loop with a steady per-user cadence; with our
+        // open-model pacing the cadence varies by design and it would add synthetic samples
+        // for delays that never happened. The schedule above is the mitigation.
+        c.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Disabled);
+        if let Some(html) = &plan.report_html {
+            c.report_file = vec![html.clone()];
+        }
+    } else {
+        // Our recorder replaces Goose's per-request metrics on the hot path.
+        c.no_metrics = true;
     }
+    c.timeout = Some(plan.timeout.as_secs().max(1).to_string());
     c
 }
 
 /// Run one scenario with Goose; `shared` lets the caller watch progress.
 pub async fn run(plan: &Plan, shared: Arc<Shared>) -> anyhow::Result<ScenarioOutcome> {
     use anyhow::Context;
-    let scenario =
-        Scenario::new(plan.kind.title()).register_transaction(transaction(shared.clone()));
+    let scenario = Scenario::new(plan.kind.title())
+        .register_transaction(connect_transaction(shared.clone()))
+        .register_transaction(paced_transaction(shared.clone()));
     let client = GooseClientBuilder::new()
         .without_cookies()
         .timeout(plan.timeout)
-        .user_agent(concat!("aiops-loadtest/", env!("CARGO_PKG_VERSION")));
+        .user_agent(prepared::USER_AGENT_VALUE);
 
     // Ctrl-C (Goose's handler) trips the killswitch: halt our schedule too.
     let watcher = {
@@ -456,7 +645,7 @@ pub async fn run(plan: &Plan, shared: Arc<Shared>) -> anyhow::Result<ScenarioOut
         .set_client_builder_without_cookies(client)
         .context("cannot set up the http client")?
         .register_scenario(scenario);
-    let metrics = attack
+    attack
         .execute()
         .await
         .with_context(|| format!("the goose attack of {:?} failed", plan.kind.title()))?;
@@ -479,23 +668,24 @@ pub async fn run(plan: &Plan, shared: Arc<Shared>) -> anyhow::Result<ScenarioOut
     }
     shared.halt();
 
-    let elapsed_s = match (shared.started(), shared.end.get()) {
-        (Some(start), Some(end)) => end.saturating_duration_since(start).as_secs_f64(),
+    // Measured time: the scheduled duration; after Ctrl-C, the part of it that had elapsed.
+    let warmup = Duration::from_secs(plan.warmup_s);
+    let measured_s = match (shared.started(), shared.end.get()) {
+        (Some(start), Some(end)) if interrupted => end
+            .saturating_duration_since(start + warmup)
+            .as_secs_f64()
+            .min(plan.duration_s as f64),
+        (Some(_), Some(_)) => plan.duration_s as f64,
         _ => 0.0,
     };
-    let latencies = shared.latencies.lock().expect("latency lock").clone();
-    let corrected = shared.corrected.lock().expect("latency lock").clone();
-    let lag = shared.lag.lock().expect("latency lock").clone();
     Ok(ScenarioOutcome {
-        metrics,
-        latencies,
-        corrected,
-        lag,
-        elapsed_s,
-        scheduled: shared.total(),
-        dropped: shared.dropped.load(Ordering::Relaxed),
-        late: shared.late.load(Ordering::Relaxed),
+        recording: shared.recorder.finish(),
+        measured_s,
+        scheduled: shared.measured_slots,
+        warmup_s: plan.warmup_s,
         interrupted,
+        peak_in_flight: shared.peak_in_flight.load(Ordering::Relaxed),
+        users: shared.users,
     })
 }
 

@@ -107,6 +107,11 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
     if n_runs <= 1 {
         return merged;
     }
+    // Per-run details of load scenarios (time series, failed requests, generator lag) are
+    // not merged: a baseline keeps the distributions it can merge.
+    merged.timeseries.clear();
+    merged.latency_failed_ms = None;
+    merged.start_lag_ms = None;
     let spreads = || all.iter().filter_map(|b| b.spread.as_ref());
     let lat: Vec<LatencyMs> = all.iter().map(|b| b.latency_ms).collect();
     let stat = |f: fn(&LatencyMs) -> f64| lat.iter().map(f).collect::<Vec<f64>>();
@@ -192,6 +197,7 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
                 median: median(&mut stat(|l| l.median)),
                 p95: p95.filter(|_| !per_sample).map(|mut v| median(&mut v)),
                 p99: p99.filter(|_| !per_sample).map(|mut v| median(&mut v)),
+                p999: None,
             };
             if per_sample {
                 merged.percentile_basis = PercentileBasis::PerSample;

@@ -245,6 +245,10 @@ pub struct LatencyMs {
     /// 99th percentile; null only when `percentile_basis` is `per_sample`.
     #[schemars(range(min = 0, max = 1e15))]
     pub p99: Option<f64>,
+    /// 99.9th percentile (load tests); absent when the producer does not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub p999: Option<f64>,
 }
 
 /// A confidence interval of the mean, in milliseconds.
@@ -394,6 +398,7 @@ pub fn latency_with(
         median: q(0.5)?,
         p95: q(0.95),
         p99: q(0.99),
+        p999: None,
     })
 }
 
@@ -409,6 +414,36 @@ pub struct LoadSchedule {
     pub dropped: u64,
     /// Requests that started more than 5 ms after their due time.
     pub late: u64,
+    /// Seconds at the start of the run whose requests were sent but left out of every
+    /// statistic (`loadtest --warmup`); 0 when there was none. `scheduled` and the rates
+    /// count the measured part only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_seconds: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// One second of a load scenario (its `timeseries`), for dashboards and soak tests. Second 0
+/// starts at the schedule's first due time; the warm-up seconds, if any, come first.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimeseriesPoint {
+    /// Seconds since the schedule started.
+    pub second: u32,
+    /// Requests sent during this second.
+    pub sent_per_s: u64,
+    /// Requests that finished (answered or failed) during this second.
+    pub answered_per_s: u64,
+    /// Median latency (sent → end of body) of the successful requests that finished in this
+    /// second, in ms (2 significant digits); null when none did.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile of the same; null when none did.
+    pub p99_ms: Option<f64>,
+    /// Requests that failed during this second.
+    pub errors: u64,
+    /// Requests in flight at the end of this second (sent so far minus finished so far).
+    pub in_flight: u64,
 }
 
 /// One measured benchmark.
@@ -472,6 +507,19 @@ pub struct Benchmark {
     /// Load scenarios only (the scenario's total entry): the schedule and how it was kept.
     #[serde(default)]
     pub schedule: Option<LoadSchedule>,
+    /// Load tests: latency (sent → end of response) of the *failed* requests, kept apart so
+    /// that fast failures do not pull `latency_ms` down (`latency_ms` then holds the
+    /// successful requests only); absent when none failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_failed_ms: Option<LatencyMs>,
+    /// Load scenarios only (the scenario's total entry): the load generator's own lag, from
+    /// each request's due time to when it was sent. When it is a large part of
+    /// `latency_from_due_ms`, the generator (not the target) was the bottleneck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lag_ms: Option<LatencyMs>,
+    /// Load scenarios only (the scenario's total entry): one point per second of the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeseries: Vec<TimeseriesPoint>,
     /// How busy the machine was with other work while this benchmark ran (other processes and
     /// hypervisor steal, in percent of all cores); the worst run for a merged baseline; null
     /// when unknown. `compare` does not judge wall-clock changes of a disturbed measurement.
@@ -511,6 +559,9 @@ impl Benchmark {
             spread: None,
             latency_from_due_ms: None,
             schedule: None,
+            latency_failed_ms: None,
+            start_lag_ms: None,
+            timeseries: Vec::new(),
             disturbance: None,
         }
     }

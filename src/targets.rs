@@ -673,6 +673,7 @@ mod tests {
             median: p95_ms / 2.0,
             p95: Some(p95_ms),
             p99: Some(p95_ms * 1.5),
+            p999: None,
         }
     }
 
@@ -737,6 +738,7 @@ mod tests {
             scheduled: 600,
             dropped,
             late: 0,
+            warmup_seconds: 0.0,
         });
         b.latency_from_due_ms = Some(latency(from_due_p95_ms));
         BenchmarkResults::new(crate::result::Entries {

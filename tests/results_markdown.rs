@@ -16,6 +16,7 @@ fn micro(name: &str, mean_ms: f64, p95_ms: Option<f64>) -> Benchmark {
         median: mean_ms,
         p95: p95_ms,
         p99: p95_ms.map(|p| p * 2.0),
+        p999: None,
     };
     let basis = if p95_ms.is_some() {
         PercentileBasis::PerOperation

@@ -17,6 +17,7 @@ fn bench(name: &str, mean: f64, p95: Option<f64>) -> Benchmark {
         median: mean,
         p95,
         p99: p95.map(|p| p * 1.5),
+        p999: None,
     };
     let basis = if p95.is_some() {
         PercentileBasis::PerOperation

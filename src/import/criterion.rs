@@ -146,6 +146,7 @@ fn read_set(dir: &Path) -> Result<Benchmark, ImportError> {
         median: est.median.point_estimate / NS_PER_MS,
         p95: None,
         p99: None,
+        p999: None,
     };
     let mut b = Benchmark::new(
         bench.full_id.clone(),
@@ -227,6 +228,7 @@ pub fn merge_sidecar(
                     median: s.median_ns as f64 / NS_PER_MS,
                     p95: Some(s.p95_ns as f64 / NS_PER_MS),
                     p99: Some(s.p99_ns as f64 / NS_PER_MS),
+                    p999: None,
                 },
                 None,
             ),
