@@ -382,7 +382,7 @@ pub fn from_v1(mut value: Value) -> Result<Value, String> {
 ///   `benchmarks`, `skipped` and `instructions`;
 /// * every number finite, non-negative and at most [`MAX_VALUE`] (counts are unsigned integers, so serde refuses a
 ///   negative count before this), percentages at most 100;
-/// * latencies ordered: `min <= median <= p95 <= p99 <= max` and `min <= mean <= max` (for
+/// * latencies ordered: `min <= median <= p95 <= p99 <= p999 <= max` and `min <= mean <= max` (for
 ///   `latency_ms` and `latency_from_due_ms`); p95/p99 present unless on a per-sample basis;
 /// * a spread is ordered (`min <= max`) and contains its value (`spread.p95_ms` contains
 ///   `latency_ms.p95`, and so on); a confidence interval is ordered, its level in (0, 1], and
@@ -521,7 +521,7 @@ fn check_spread(name: &str, field: &str, s: MinMax, value: Option<f64>) -> Resul
     Ok(())
 }
 
-/// Finite, >= 0 and ordered: `min <= median <= p95 <= p99 <= max`, `min <= mean <= max`.
+/// Finite, >= 0 and ordered: `min <= median <= p95 <= p99 <= p999 <= max`, `min <= mean <= max`.
 fn check_latency(name: &str, prefix: &str, l: &LatencyMs) -> Result<(), String> {
     for (field, v) in [
         ("min", Some(l.min)),
@@ -530,6 +530,7 @@ fn check_latency(name: &str, prefix: &str, l: &LatencyMs) -> Result<(), String> 
         ("median", Some(l.median)),
         ("p95", l.p95),
         ("p99", l.p99),
+        ("p999", l.p999),
     ] {
         if let Some(v) = v {
             check(name, &format!("{prefix}.{field}"), v)?;
@@ -540,6 +541,7 @@ fn check_latency(name: &str, prefix: &str, l: &LatencyMs) -> Result<(), String> 
         ("median", Some(l.median)),
         ("p95", l.p95),
         ("p99", l.p99),
+        ("p999", l.p999),
         ("max", Some(l.max)),
     ];
     let present: Vec<(&str, f64)> = chain
@@ -550,7 +552,7 @@ fn check_latency(name: &str, prefix: &str, l: &LatencyMs) -> Result<(), String> 
         let ((lo_f, lo), (hi_f, hi)) = (pair[0], pair[1]);
         if lo > hi {
             return Err(format!(
-                "benchmark {name:?}: {prefix}.{lo_f} ({lo}) is above {prefix}.{hi_f} ({hi}); expected min <= median <= p95 <= p99 <= max"
+                "benchmark {name:?}: {prefix}.{lo_f} ({lo}) is above {prefix}.{hi_f} ({hi}); expected min <= median <= p95 <= p99 <= p999 <= max"
             ));
         }
     }
@@ -611,6 +613,12 @@ fn validate_benchmark(b: &Benchmark) -> Result<(), String> {
         }
     }
     check_latency(name, "latency_ms", &b.latency_ms)?;
+    if let Some(l) = &b.latency_failed_ms {
+        check_latency(name, "latency_failed_ms", l)?;
+    }
+    if let Some(l) = &b.start_lag_ms {
+        check_latency(name, "start_lag_ms", l)?;
+    }
     if let Some(l) = &b.latency_from_due_ms {
         check_latency(name, "latency_from_due_ms", l)?;
     }

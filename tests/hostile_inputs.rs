@@ -360,6 +360,7 @@ fn latency(with_tail: bool) -> impl Strategy<Value = LatencyMs> {
                 median,
                 p95: with_tail.then_some(p95),
                 p99: with_tail.then_some(p99),
+                p999: None,
             }
         })
 }
@@ -451,6 +452,7 @@ fn benchmark() -> impl Strategy<Value = Benchmark> {
                         scheduled: iterations,
                         dropped: b.error_count,
                         late: b.error_count,
+                        warmup_seconds: 0.0,
                     });
                     b.latency_from_due_ms = Some(LatencyMs {
                         min: lat.min,
@@ -459,6 +461,7 @@ fn benchmark() -> impl Strategy<Value = Benchmark> {
                         median: lat.median,
                         p95: lat.p95,
                         p99: lat.p99,
+                        p999: lat.p999,
                     });
                 }
                 if let Some((runs, a, c)) = spread {
