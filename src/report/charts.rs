@@ -385,7 +385,7 @@ pub fn ab_chart(
 ) -> DrawResult<String> {
     let mut svg = String::new();
     {
-        let h = 90 + 26 * rows.len() as u32;
+        let h = 130 + 36 * rows.len() as u32;
         let root = SVGBackend::with_string(&mut svg, (960, h)).into_drawing_area();
         let (lo, hi) = rows
             .iter()
