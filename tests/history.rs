@@ -24,7 +24,12 @@ fn entry(ts: &str, commit: Option<&str>) -> IndexEntry {
 }
 
 fn ts(sec: u32) -> String {
-    format!("2026-12-01T{:02}:{:02}:{:02}Z", sec / 3600, sec / 60 % 60, sec % 60)
+    format!(
+        "2026-12-01T{:02}:{:02}:{:02}Z",
+        sec / 3600,
+        sec / 60 % 60,
+        sec % 60
+    )
 }
 
 proptest! {
@@ -103,9 +108,10 @@ fn adds_runs_once_and_refuses_bad_input_without_writing() {
         .arg(fixture("tests/fixtures/results/run-3.json"))
         .assert()
         .success()
-        .stdout(predicate::str::contains("skipped").and(predicate::str::contains(
-            "1 added, 1 already present; ",
-        )));
+        .stdout(
+            predicate::str::contains("skipped")
+                .and(predicate::str::contains("1 added, 1 already present; ")),
+        );
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let stamps: Vec<&str> = index["runs"]
@@ -116,7 +122,11 @@ fn adds_runs_once_and_refuses_bad_input_without_writing() {
         .collect();
     assert_eq!(
         stamps,
-        ["2026-12-01T15:24:04Z", "2026-12-01T15:26:10Z", "2026-12-01T15:27:38Z"]
+        [
+            "2026-12-01T15:24:04Z",
+            "2026-12-01T15:26:10Z",
+            "2026-12-01T15:27:38Z"
+        ]
     );
     assert_eq!(std::fs::read_dir(dir.join("runs")).unwrap().count(), 3);
 

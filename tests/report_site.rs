@@ -76,14 +76,22 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
     let mut links = 0;
     for page in &pages {
         let text = std::fs::read_to_string(page).unwrap();
-        assert!(!remote.is_match(&text), "{} loads from the network", page.display());
+        assert!(
+            !remote.is_match(&text),
+            "{} loads from the network",
+            page.display()
+        );
         for c in link.captures_iter(&text) {
             let target = c[1].split('#').next().unwrap();
             if target.is_empty() {
                 continue;
             }
             let resolved = page.parent().unwrap().join(target);
-            assert!(resolved.exists(), "{}: broken link {target}", page.display());
+            assert!(
+                resolved.exists(),
+                "{}: broken link {target}",
+                page.display()
+            );
             links += 1;
         }
         // Run pages have charts only where the run kept histograms (the load runs, below).
@@ -151,7 +159,11 @@ fn headless(chromium: &Path, extra: &[&str], page: &Path) -> (String, String) {
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("chromium runs");
-    assert!(out.status.success(), "chromium failed on {}", page.display());
+    assert!(
+        out.status.success(),
+        "chromium failed on {}",
+        page.display()
+    );
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -173,8 +185,16 @@ fn chromium_renders_every_chart_without_console_errors() {
     std::fs::create_dir_all(&shots).unwrap();
     let pages = [
         ("overview", "index.html".to_string(), 2400),
-        ("benchmark", "bench/cache~read~memory_1kb.html".to_string(), 1200),
-        ("load-benchmark", "bench/load~mixed_api.html".to_string(), 1200),
+        (
+            "benchmark",
+            "bench/cache~read~memory_1kb.html".to_string(),
+            1200,
+        ),
+        (
+            "load-benchmark",
+            "bench/load~mixed_api.html".to_string(),
+            1200,
+        ),
         ("run", format!("runs/{load_run}.html"), 2000),
         ("ab", "ab.html".to_string(), 1200),
     ];
@@ -211,7 +231,11 @@ fn chromium_renders_every_chart_without_console_errors() {
             let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
             assert!(console.is_empty(), "{rel}: console messages: {console:#?}");
             let bytes = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-            assert!(bytes > 10_000, "{}: screenshot of {bytes} bytes", png.display());
+            assert!(
+                bytes > 10_000,
+                "{}: screenshot of {bytes} bytes",
+                png.display()
+            );
         }
     }
     eprintln!("screenshots in {}", shots.display());

@@ -274,7 +274,8 @@ fn median(v: &[f64]) -> f64 {
 /// Change points of `values` (indexes of the first value after a shift): a point `i` where
 /// the [`CHANGE_POINT_WINDOW`] values before and the ones from `i` on (at least 3 on each side)
 /// do not overlap at all and their medians differ by more than [`CHANGE_POINT_MIN_PCT`] and by
-/// more than the spread of the values before. Of neighbouring candidates the largest shift wins.
+/// more than the spread of the values before. Of neighbouring candidates the one whose shift is
+/// largest against the spread of both windows wins.
 /// A single outlier cannot make one: the windows must separate completely.
 pub fn change_points(values: &[f64]) -> Vec<usize> {
     let n = values.len();
@@ -291,7 +292,8 @@ pub fn change_points(values: &[f64]) -> Vec<usize> {
         }
         let shift = (ma - mb).abs();
         if shift / mb * 100.0 > CHANGE_POINT_MIN_PCT && shift > bmax - bmin {
-            scored.push((i, shift / mb));
+            // The split that best separates the two windows wins: shift over their spreads.
+            scored.push((i, shift / ((bmax - bmin) + (amax - amin) + mb * 1e-9)));
         }
     }
     let mut out: Vec<usize> = Vec::new();

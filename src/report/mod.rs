@@ -69,6 +69,8 @@ pub struct Summary {
     pub bytes: u64,
     /// Size of `index.html` in bytes.
     pub overview_bytes: u64,
+    /// Size of the largest page in bytes.
+    pub largest_page_bytes: u64,
 }
 
 /// Inputs of [`build`].
@@ -113,14 +115,25 @@ pub fn build(o: &Options) -> Result<Summary, ReportError> {
         })
         .transpose()?;
     let history = load_history(o.history)?;
-    let rows = overview(&history, baseline.as_ref());
-    let mut site = pages::Site::new(o.output);
-    site.write_all(&history, &rows, baseline.is_some(), ab.as_ref())?;
+    write_site(&history, o.output, baseline.as_ref(), ab.as_ref())
+}
+
+/// Write the site of `history` (already loaded) to `output`.
+pub fn write_site(
+    history: &History,
+    output: &Path,
+    baseline: Option<&crate::result::BenchmarkResults>,
+    ab: Option<&crate::ab::AbReport>,
+) -> Result<Summary, ReportError> {
+    let rows = overview(history, baseline);
+    let mut site = pages::Site::new(output);
+    site.write_all(history, &rows, baseline.is_some(), ab)?;
     Ok(Summary {
         runs: history.runs.len(),
         benchmarks: history.series.len(),
         pages: site.pages,
         bytes: site.bytes,
         overview_bytes: site.overview_bytes,
+        largest_page_bytes: site.largest_page_bytes,
     })
 }

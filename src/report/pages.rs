@@ -42,6 +42,7 @@ pub(super) struct Site {
     pub(super) pages: usize,
     pub(super) bytes: u64,
     pub(super) overview_bytes: u64,
+    pub(super) largest_page_bytes: u64,
 }
 
 fn esc(s: &str) -> String {
@@ -122,6 +123,7 @@ impl Site {
             pages: 0,
             bytes: 0,
             overview_bytes: 0,
+            largest_page_bytes: 0,
         }
     }
 
@@ -137,6 +139,7 @@ impl Site {
         std::fs::write(&path, text).map_err(err)?;
         if rel.ends_with(".html") {
             self.pages += 1;
+            self.largest_page_bytes = self.largest_page_bytes.max(text.len() as u64);
         }
         self.bytes += text.len() as u64;
         Ok(())
