@@ -12,6 +12,7 @@ mod collect;
 mod compare;
 mod export;
 mod history;
+#[cfg(feature = "report")]
 mod report;
 
 pub(crate) const COMPARE_HELP: &str = "\
@@ -150,6 +151,7 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: HistoryCommand,
     },
+    #[cfg(feature = "report")]
     /// Build a static site (HTML + inline SVG charts, no script, works from file:// and GitHub
     /// Pages) from a history folder: overview, one page per benchmark and per run, A/B page.
     Report {
@@ -282,6 +284,7 @@ pub fn run() -> Result<ExitCode> {
         Command::History { command } => match command {
             HistoryCommand::Add { files, dir } => history::add(&dir, &files),
         },
+        #[cfg(feature = "report")]
         Command::Report {
             history,
             output,

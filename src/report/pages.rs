@@ -383,6 +383,9 @@ fn bench_page(history: &History, s: &Series, row: &OverviewRow) -> Result<String
     Ok(h)
 }
 
+/// A benchmark's name and its (quantile, latency in ms) points.
+type PercentileLine = (String, Vec<(f64, f64)>);
+
 fn percentile_points(b: &Benchmark) -> Option<Vec<(f64, f64)>> {
     let stored = b.histogram.as_ref()?;
     let hist = stored.decode().ok()?;
@@ -442,7 +445,7 @@ fn run_page(history: &History, i: usize) -> Result<String, ReportError> {
         link(next, "next run →")
     );
     // Percentile distributions, one chart per group.
-    let mut groups: BTreeMap<&str, Vec<(String, Vec<(f64, f64)>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Vec<PercentileLine>> = BTreeMap::new();
     for b in &r.benchmarks {
         if let Some(pts) = percentile_points(b) {
             groups
