@@ -165,7 +165,8 @@ pub(crate) enum Command {
         /// gate's verdict (else the gate judges the latest run against the previous one).
         #[arg(long)]
         baseline: Option<PathBuf>,
-        /// An `aiops-bench ab --format json` report: adds an A/B comparison page (ab.html).
+        /// An `aiops-bench ab BASE_REV --output FILE` JSON report: adds an A/B comparison
+        /// page (ab.html).
         #[arg(long)]
         ab: Option<PathBuf>,
     },

@@ -8,7 +8,7 @@
 //!   points marked, each point a link to its run;
 //! * `runs/<id>.html`: a run's HDR percentile distributions (one chart per group), its
 //!   resources and every benchmark;
-//! * `ab.html`: an `aiops-bench ab --format json` report, when given.
+//! * `ab.html`: an `aiops-bench ab BASE_REV --output FILE` JSON report, when given.
 //!
 //! The overview stays light whatever the history's length (sparklines of the last
 //! [`SPARK_RUNS`] runs); the long series live on the per-benchmark pages.
@@ -39,7 +39,7 @@ pub enum ReportError {
     #[error(transparent)]
     Results(#[from] ResultsError),
     /// The A/B report is unusable.
-    #[error("{}: not an aiops-bench ab JSON report ({message}); write one with aiops-bench ab BASE_REV --format json --output FILE", path.display())]
+    #[error("{}: not an aiops-bench ab JSON report ({message}); write one with aiops-bench ab BASE_REV --output FILE", path.display())]
     Ab { path: PathBuf, message: String },
     /// The history has no run.
     #[error("{}: the history has no runs; add some with aiops-bench history add FILE... --dir {}", path.display(), path.display())]
