@@ -6,10 +6,13 @@ pub mod compare;
 pub mod disturbance;
 pub mod export;
 pub mod hdr;
+pub mod history;
 pub mod import;
 pub mod io;
 pub mod merge;
 pub mod metadata;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod result;
 pub mod sidecar;
 pub mod targets;

@@ -11,6 +11,9 @@ mod check;
 mod collect;
 mod compare;
 mod export;
+mod history;
+#[cfg(feature = "report")]
+mod report;
 
 pub(crate) const COMPARE_HELP: &str = "\
 Exit codes: 0 ok, 1 regression, 2 bad input, 3 inconclusive (nothing could be judged: every
@@ -142,6 +145,46 @@ pub(crate) enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Keep a history of runs in a folder (one file per run plus index.json; suits git and a
+    /// gh-pages branch).
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
+    #[cfg(feature = "report")]
+    /// Build a static site (HTML + inline SVG charts, no script, works from file:// and GitHub
+    /// Pages) from a history folder: overview, one page per benchmark and per run, A/B page.
+    Report {
+        /// History folder (written by `history add`).
+        #[arg(long, default_value = "history")]
+        history: PathBuf,
+        /// Site folder to write (created; pages in it are overwritten).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Baseline result file: the overview shows each latest value against it and the
+        /// gate's verdict (else the gate judges the latest run against the previous one).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// An `aiops-bench ab BASE_REV --output FILE` JSON report: adds an A/B comparison
+        /// page (ab.html).
+        #[arg(long)]
+        ab: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum HistoryCommand {
+    /// Add result files (any kind: micro, load, instruction counts) to the history; a run
+    /// already there (same git commit and timestamp) is skipped. Nothing is written when a
+    /// file is unusable (exit 2).
+    Add {
+        /// Result files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// History folder (created when missing).
+        #[arg(long, default_value = "history")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -239,5 +282,15 @@ pub fn run() -> Result<ExitCode> {
             current,
             output,
         } => export::run(format, &current, output.as_deref()),
+        Command::History { command } => match command {
+            HistoryCommand::Add { files, dir } => history::add(&dir, &files),
+        },
+        #[cfg(feature = "report")]
+        Command::Report {
+            history,
+            output,
+            baseline,
+            ab,
+        } => report::run(&history, &output, baseline.as_deref(), ab.as_deref()),
     }
 }

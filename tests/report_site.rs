@@ -1,0 +1,242 @@
+//! `aiops-bench report`: the site built from real results (criterion runs, instruction counts,
+//! load tests with HDR histograms, an A/B report) has every local link resolving, loads nothing
+//! from the network, its overview data is snapshot-tested, and headless Chromium renders every
+//! chart (screenshots kept under target/tmp/report-screenshots for CI to upload).
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use aiops_bench::report::{load_history, overview};
+use assert_cmd::Command;
+use predicates::prelude::*;
+use regex::Regex;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+const RUNS: [&str; 8] = [
+    "tests/fixtures/results/run-1.json",
+    "tests/fixtures/results/run-2.json",
+    "tests/fixtures/results/run-3.json",
+    "tests/fixtures/results/run-4.json",
+    "baselines/instructions.json",
+    "tests/fixtures/v1/load.json",
+    "tests/fixtures/history/load-1.json",
+    "tests/fixtures/history/load-2.json",
+];
+
+/// A history of every real result fixture, and the site built from it.
+fn build(tmp: &Path) -> (PathBuf, PathBuf) {
+    let history = tmp.join("history");
+    let site = tmp.join("site");
+    let mut add = Command::cargo_bin("aiops-bench").unwrap();
+    add.args(["history", "add", "--dir"]).arg(&history);
+    for r in RUNS {
+        add.arg(fixture(r));
+    }
+    add.assert().success();
+    Command::cargo_bin("aiops-bench")
+        .unwrap()
+        .args(["report", "--history"])
+        .arg(&history)
+        .arg("--output")
+        .arg(&site)
+        .arg("--baseline")
+        .arg(fixture("tests/fixtures/results/run-1.json"))
+        .arg("--ab")
+        .arg(fixture("tests/fixtures/history/ab-tail.json"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("for 8 runs and 66 benchmarks"));
+    (history, site)
+}
+
+fn html_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            html_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "html") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_link_resolves_and_nothing_comes_from_the_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, site) = build(tmp.path());
+    let mut pages = Vec::new();
+    html_files(&site, &mut pages);
+    // overview, runs list, ab, 66 benchmarks, 8 runs
+    assert_eq!(pages.len(), 3 + 66 + 8);
+    let link = Regex::new(r#"(?:href|src)="([^"]*)""#).unwrap();
+    let remote = Regex::new(r#"(?:href|src|url)\s*[=(]\s*"?(?:https?:)?//"#).unwrap();
+    let mut links = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        assert!(
+            !remote.is_match(&text),
+            "{} loads from the network",
+            page.display()
+        );
+        for c in link.captures_iter(&text) {
+            let target = c[1].split('#').next().unwrap();
+            if target.is_empty() {
+                continue;
+            }
+            let resolved = page.parent().unwrap().join(target);
+            assert!(
+                resolved.exists(),
+                "{}: broken link {target}",
+                page.display()
+            );
+            links += 1;
+        }
+        // Run pages have charts only where the run kept histograms (the load runs, below).
+        if !page.ends_with("runs.html") && !page.parent().unwrap().ends_with("runs") {
+            assert!(text.contains("<svg"), "{}: no chart", page.display());
+        }
+    }
+    assert!(links > 1000, "{links} links checked");
+    // The load run's page has one HDR chart per scenario; the A/B page one per statistic.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("history/index.json")).unwrap())
+            .unwrap();
+    let last = index["runs"][7]["id"].as_str().unwrap();
+    let run = std::fs::read_to_string(site.join(format!("runs/{last}.html"))).unwrap();
+    assert_eq!(run.matches("<svg").count(), 3, "health, mixed, webhooks");
+    assert!(run.contains("resident memory peak"));
+    let ab = std::fs::read_to_string(site.join("ab.html")).unwrap();
+    assert_eq!(ab.matches("<svg").count(), 3);
+}
+
+#[test]
+fn overview_data_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (history, _) = build(tmp.path());
+    let baseline = aiops_bench::io::load(&fixture("tests/fixtures/results/run-1.json")).unwrap();
+    let h = load_history(&history).unwrap();
+    let rows = overview(&h, Some(&baseline));
+    assert_eq!(rows.len(), 66);
+    // The gate's reasons are compare's wording (tested with compare); the verdicts stay here.
+    let mut data = serde_json::to_value(&rows).unwrap();
+    for row in data.as_array_mut().unwrap() {
+        row.as_object_mut().unwrap().remove("verdict_reason");
+    }
+    insta::assert_json_snapshot!("overview", data);
+}
+
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            Process::new("sh")
+                .args(["-c", &format!("command -v {name}")])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        });
+    if found.is_none() && std::env::var_os("AIOPS_REQUIRE_CHROMIUM").is_some() {
+        panic!("AIOPS_REQUIRE_CHROMIUM is set but no chromium was found; run .ci/install-tools");
+    }
+    found
+}
+
+fn headless(chromium: &Path, extra: &[&str], page: &Path) -> (String, String) {
+    let out = Process::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed on {}",
+        page.display()
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn chromium_renders_every_chart_without_console_errors() {
+    let Some(chromium) = chromium() else {
+        eprintln!("skipped: no chromium (install it with .ci/install-tools)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (history, site) = build(tmp.path());
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(history.join("index.json")).unwrap()).unwrap();
+    let load_run = index["runs"][7]["id"].as_str().unwrap().to_string();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let pages = [
+        ("overview", "index.html".to_string(), 2400),
+        (
+            "benchmark",
+            "bench/cache~read~memory_1kb.html".to_string(),
+            1200,
+        ),
+        (
+            "load-benchmark",
+            "bench/load~mixed_api.html".to_string(),
+            1200,
+        ),
+        ("run", format!("runs/{load_run}.html"), 2000),
+        ("ab", "ab.html".to_string(), 1200),
+    ];
+    let svg = Regex::new(r"(?s)<svg\b.*?</svg>").unwrap();
+    let shape = Regex::new(r"<(polyline|polygon|circle|path|line|rect)\b").unwrap();
+    for (name, rel, height) in &pages {
+        let page = site.join(rel);
+        let source = std::fs::read_to_string(&page).unwrap();
+        let (dom, log) = headless(&chromium, &["--dump-dom"], &page);
+        let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+        assert!(console.is_empty(), "{rel}: console messages: {console:#?}");
+        let charts: Vec<&str> = svg.find_iter(&dom).map(|m| m.as_str()).collect();
+        assert_eq!(
+            charts.len(),
+            source.matches("<svg").count(),
+            "{rel}: every chart is in the rendered page"
+        );
+        assert!(!charts.is_empty(), "{rel}: no chart");
+        for (i, c) in charts.iter().enumerate() {
+            assert!(
+                shape.find_iter(c).count() >= 2,
+                "{rel}: chart {i} is empty: {}",
+                &c[..c.len().min(300)]
+            );
+        }
+        for (scheme, flag) in [("light", None), ("dark", Some("--force-dark-mode"))] {
+            let png = shots.join(format!("{name}-{scheme}.png"));
+            let _ = std::fs::remove_file(&png);
+            let size = format!("--window-size=1280,{height}");
+            let shot = format!("--screenshot={}", png.display());
+            let mut args = vec![size.as_str(), shot.as_str(), "--hide-scrollbars"];
+            args.extend(flag);
+            let (_, log) = headless(&chromium, &args, &page);
+            let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+            assert!(console.is_empty(), "{rel}: console messages: {console:#?}");
+            let bytes = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+            assert!(
+                bytes > 10_000,
+                "{}: screenshot of {bytes} bytes",
+                png.display()
+            );
+        }
+    }
+    eprintln!("screenshots in {}", shots.display());
+}
