@@ -966,6 +966,29 @@ mod tests {
         assert_eq!(report.exit_code(), 1);
         assert!(report::table(&report).contains("REGRESSED"));
         assert!(report::markdown(&report).starts_with("**REGRESSION"));
+        assert!(!report::table(&report).contains("profile:"));
+        report.benchmarks[1].profile = Some(profile::AbProfile {
+            dir: "target/ab/profiles/x/b".into(),
+            seconds: 5,
+            differential_flamegraph: Some("target/ab/profiles/x/b/differential.svg".into()),
+            ..Default::default()
+        });
+        let table = report::table(&report);
+        assert!(
+            table.contains(
+                "profile: differential flamegraph target/ab/profiles/x/b/differential.svg"
+            ),
+            "{table}"
+        );
+        report.benchmarks[1].profile = Some(profile::AbProfile {
+            dir: "target/ab/profiles/x/b".into(),
+            problem: Some("the base's harness wrote no profile".into()),
+            ..Default::default()
+        });
+        assert!(report::markdown(&report)
+            .contains("no differential flamegraph (files in target/ab/profiles/x/b): the base's harness wrote no profile"));
+        let json: AbReport = serde_json::from_str(&report::json(&report)).unwrap();
+        assert!(json.benchmarks[1].profile.is_some() && json.benchmarks[0].profile.is_none());
     }
 
     #[test]
@@ -976,6 +999,13 @@ mod tests {
         let mut o = options();
         o.filter = Some("(".into());
         assert!(o.validate().unwrap_err().to_string().contains("--filter"));
+        let mut o = options();
+        o.profile_secs = Some(0);
+        assert!(o
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--profile-time 0"));
         assert!(parse_env("=x").is_err() && parse_env("A=b=c").unwrap().1 == "b=c");
     }
 }
