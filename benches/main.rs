@@ -25,13 +25,17 @@ mod ab;
 mod agent;
 mod cache;
 mod concurrency;
+mod profile;
 mod support;
 mod webhook;
 
 fn config() -> Criterion {
     // 20k bootstrap resamples instead of 100k: the confidence intervals barely move and the
     // analysis of ~40 benchmarks stays within the time budget on 2 cores.
-    Criterion::default().nresamples(20_000)
+    // `--profile-time`: flamegraphs and folded stacks per benchmark (profile.rs).
+    Criterion::default()
+        .nresamples(20_000)
+        .with_profiler(profile::FlameProfiler::default())
 }
 
 criterion_group! {

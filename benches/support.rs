@@ -291,6 +291,13 @@ impl Probe {
                     .join("; ")
             );
         }
+        if mode().profile && summary.count > 0 {
+            // The profiled run's pace (scripts/profile-check compares it with sampling off).
+            println!(
+                "profile: {}: {} operations, mean {:.0} ns per operation",
+                summary.name, summary.count, summary.mean_ns
+            );
+        }
         if !mode().measuring() {
             return;
         }

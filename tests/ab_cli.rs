@@ -35,6 +35,11 @@ fn bad_input_exits_2_naming_the_problem() {
             "--output /no/such/folder/report.json",
         ),
         (&[], "BASE_REV"),
+        (
+            &["HEAD", "--profile", "--profile-time", "0"],
+            "--profile-time 0",
+        ),
+        (&["HEAD", "--profile-time", "5"], "--profile"),
     ] {
         ab(args).code(2).stderr(
             predicate::str::contains(message).and(predicate::str::contains("panicked").not()),

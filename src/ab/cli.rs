@@ -40,7 +40,10 @@ Exit codes: 0 no regression, 1 regression, 2 bad input or a failed build, 3 inco
 Examples:
   aiops-bench ab origin/main                        the whole suite (about 5 minutes here)
   aiops-bench ab HEAD --filter '^webhook/parse'     a few benchmarks, under 2 minutes
-  aiops-bench ab HEAD --env-b AIOPS_INJECT_SLOWDOWN=webhook.parse:5   prove the gate";
+  aiops-bench ab HEAD --env-b AIOPS_INJECT_SLOWDOWN=webhook.parse:5   prove the gate
+  aiops-bench ab origin/main --profile              and, on a regression, where the time went:
+                                                    flamegraphs of both sides and a differential
+                                                    one (red: more time on B) per regressed benchmark";
 
 /// Output format of the report on stdout.
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -87,6 +90,14 @@ pub struct AbArgs {
     /// all cores) during one of its slices.
     #[arg(long, default_value_t = 25.0)]
     pub max_disturbance: f64,
+    /// On a regression, profile each regressed benchmark on both sides (pprof in the harness,
+    /// --profile-time seconds each): folded stacks and flamegraphs of base and head and a
+    /// differential flamegraph, under <target>/ab/profiles/, named in the report.
+    #[arg(long)]
+    pub profile: bool,
+    /// Seconds of profiling per side and regressed benchmark (with --profile).
+    #[arg(long, value_name = "SECS", default_value_t = 5, requires = "profile")]
+    pub profile_time: u64,
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = AbFormat::Table)]
     pub format: AbFormat,
@@ -108,6 +119,7 @@ pub fn run(args: AbArgs) -> Result<u8, AbError> {
         threshold_pct: args.threshold,
         tail_threshold_pct: args.tail_threshold,
         max_disturbance_pct: args.max_disturbance,
+        profile_secs: args.profile.then_some(args.profile_time),
     };
     options.validate()?;
     if let Some(path) = &args.output {

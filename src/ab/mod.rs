@@ -21,6 +21,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod profile;
 pub mod report;
 pub mod session;
 pub mod stats;
@@ -85,6 +86,9 @@ pub struct AbOptions {
     pub tail_threshold_pct: f64,
     /// A round whose slices saw more CPU use by others than this (% of all cores) is rerun.
     pub max_disturbance_pct: f64,
+    /// `--profile`: seconds of profiling per side for each regressed benchmark (`None`: off).
+    #[serde(default)]
+    pub profile_secs: Option<u64>,
 }
 
 impl AbOptions {
@@ -116,6 +120,11 @@ impl AbOptions {
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(format!("{flag} {v}: use a percentage of 0 or more"));
+            }
+        }
+        if let Some(secs) = self.profile_secs {
+            if !(1..=600).contains(&secs) {
+                return bad(format!("--profile-time {secs}: use 1 to 600 seconds"));
             }
         }
         if let Some(f) = &self.filter {
@@ -200,6 +209,9 @@ pub struct AbBenchmark {
     pub rerun_rounds: usize,
     /// Rounds that were still disturbed when the rerun budget ran out (kept).
     pub disturbed_rounds: usize,
+    /// `--profile`: where the time went (regressed benchmarks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<profile::AbProfile>,
 }
 
 /// A benchmark that was not compared.
@@ -483,6 +495,7 @@ pub fn judge(name: &str, passes: &[Measured], o: &AbOptions) -> AbBenchmark {
         b: b_tot,
         rerun_rounds: passes.iter().map(|p| p.reruns).sum(),
         disturbed_rounds: disturbed,
+        profile: None,
     }
 }
 
@@ -704,7 +717,25 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
              layout can bias single benchmarks by several percent (see --help)"
         );
     }
-    let (benchmarks, skipped, run_seconds) = run_sides(&bin_a, &bin_b, &root, &logs, o)?;
+    let (mut benchmarks, skipped, run_seconds) = run_sides(&bin_a, &bin_b, &root, &logs, o)?;
+    if let Some(secs) = o.profile_secs {
+        let regressed: Vec<&mut AbBenchmark> = benchmarks
+            .iter_mut()
+            .filter(|b| b.verdict == AbVerdict::Regressed)
+            .collect();
+        if regressed.is_empty() {
+            eprintln!("ab: --profile: no benchmark regressed, nothing to profile");
+        }
+        let out = target
+            .join("ab")
+            .join("profiles")
+            .join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+        for b in regressed {
+            b.profile = Some(profile::profile(
+                &bin_a, &bin_b, &root, &out, &b.name, secs, &o.env_b,
+            ));
+        }
+    }
     Ok(AbReport {
         options: o.clone(),
         base_commit,
@@ -734,6 +765,7 @@ mod tests {
             threshold_pct: 3.0,
             tail_threshold_pct: 10.0,
             max_disturbance_pct: 25.0,
+            profile_secs: None,
         }
     }
 
@@ -934,6 +966,29 @@ mod tests {
         assert_eq!(report.exit_code(), 1);
         assert!(report::table(&report).contains("REGRESSED"));
         assert!(report::markdown(&report).starts_with("**REGRESSION"));
+        assert!(!report::table(&report).contains("profile:"));
+        report.benchmarks[1].profile = Some(profile::AbProfile {
+            dir: "target/ab/profiles/x/b".into(),
+            seconds: 5,
+            differential_flamegraph: Some("target/ab/profiles/x/b/differential.svg".into()),
+            ..Default::default()
+        });
+        let table = report::table(&report);
+        assert!(
+            table.contains(
+                "profile: differential flamegraph target/ab/profiles/x/b/differential.svg"
+            ),
+            "{table}"
+        );
+        report.benchmarks[1].profile = Some(profile::AbProfile {
+            dir: "target/ab/profiles/x/b".into(),
+            problem: Some("the base's harness wrote no profile".into()),
+            ..Default::default()
+        });
+        assert!(report::markdown(&report)
+            .contains("no differential flamegraph (files in target/ab/profiles/x/b): the base's harness wrote no profile"));
+        let json: AbReport = serde_json::from_str(&report::json(&report)).unwrap();
+        assert!(json.benchmarks[1].profile.is_some() && json.benchmarks[0].profile.is_none());
     }
 
     #[test]
@@ -944,6 +999,13 @@ mod tests {
         let mut o = options();
         o.filter = Some("(".into());
         assert!(o.validate().unwrap_err().to_string().contains("--filter"));
+        let mut o = options();
+        o.profile_secs = Some(0);
+        assert!(o
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--profile-time 0"));
         assert!(parse_env("=x").is_err() && parse_env("A=b=c").unwrap().1 == "b=c");
     }
 }

@@ -37,6 +37,23 @@ fn stat(b: &AbBenchmark, name: &str) -> String {
         })
 }
 
+/// Where `--profile` put the benchmark's profile, or why it is missing.
+fn profile_line(b: &AbBenchmark) -> Option<String> {
+    let p = b.profile.as_ref()?;
+    let mut line = match &p.differential_flamegraph {
+        Some(svg) => format!(
+            "profile: differential flamegraph {} (base and head flamegraphs and folded stacks in {})",
+            svg.display(),
+            p.dir.display()
+        ),
+        None => format!("profile: no differential flamegraph (files in {})", p.dir.display()),
+    };
+    if let Some(problem) = &p.problem {
+        line.push_str(&format!(": {problem}"));
+    }
+    Some(line)
+}
+
 /// The measured cells of a row: A median, B median, then median, p95 and p99 as B/A [CI].
 fn cells(b: &AbBenchmark) -> [String; 5] {
     [
@@ -106,6 +123,9 @@ pub fn table(r: &AbReport) -> String {
         if matches!(b.verdict, AbVerdict::Regressed | AbVerdict::Inconclusive) {
             let _ = writeln!(out, "    {}", b.reason);
         }
+        if let Some(line) = profile_line(b) {
+            let _ = writeln!(out, "    {line}");
+        }
         if b.rerun_rounds > 0 || b.disturbed_rounds > 0 {
             let _ = writeln!(
                 out,
@@ -139,7 +159,12 @@ pub fn markdown(r: &AbReport) -> String {
             if b.verdict == AbVerdict::Unchanged {
                 verdict_word(b.verdict).to_string()
             } else {
-                format!("{}: {}", verdict_word(b.verdict), b.reason)
+                format!(
+                    "{}: {}{}",
+                    verdict_word(b.verdict),
+                    b.reason,
+                    profile_line(b).map_or(String::new(), |l| format!("; {l}"))
+                )
             }
         );
     }
