@@ -223,10 +223,8 @@ mod tests {
         assert_ne!(b1, b2);
         let v1: serde_json::Value = serde_json::from_slice(&b1).unwrap();
         let original: serde_json::Value = serde_json::from_slice(fixtures::ALERTMANAGER).unwrap();
-        assert_eq!(
-            v1["groupKey"].as_str().unwrap(),
-            format!("{}/loadtest-7", original["groupKey"].as_str().unwrap())
-        );
+        let prefix = format!("{}/loadtest-", original["groupKey"].as_str().unwrap());
+        assert!(v1["groupKey"].as_str().unwrap().starts_with(&prefix));
         assert_eq!(v1["alerts"], original["alerts"]);
         assert_eq!(h1[CONTENT_LENGTH], b1.len().to_string().as_str());
         assert_eq!(h1[http::header::AUTHORIZATION], "Bearer tok");

@@ -136,6 +136,7 @@ fn shipped_plan_reproduces_the_three_built_in_scenarios() {
     secrets.set(Source::Github, "gh-secret");
     secrets.set(Source::Alertmanager, "am-secret");
     let mut deliveries = std::collections::BTreeSet::new();
+    let mut group_keys = std::collections::BTreeSet::new();
     for i in 0..6u64 {
         let Pick::Request(r) = w.pick(i) else {
             panic!()
@@ -160,10 +161,12 @@ fn shipped_plan_reproduces_the_three_built_in_scenarios() {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             let template: serde_json::Value =
                 serde_json::from_slice(fixtures::ALERTMANAGER).unwrap();
-            assert_eq!(
-                v["groupKey"].as_str().unwrap(),
-                format!("{}/loadtest-{i}", template["groupKey"].as_str().unwrap())
-            );
+            // The fixture's groupKey plus a fresh UUID: unique in this run and across runs.
+            let key = v["groupKey"].as_str().unwrap();
+            let prefix = format!("{}/loadtest-", template["groupKey"].as_str().unwrap());
+            let id = key.strip_prefix(&prefix).unwrap_or_else(|| panic!("{key}"));
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{key}");
+            assert!(group_keys.insert(key.to_string()), "{key} twice");
             let mut rest = v.clone();
             rest["groupKey"] = template["groupKey"].clone();
             assert_eq!(rest, template, "only the groupKey differs from the fixture");
