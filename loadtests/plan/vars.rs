@@ -161,9 +161,17 @@ impl Template {
         })
     }
 
-    /// Render into bytes.
+    /// Render into bytes (one allocation: the literal parts' length plus room for the values).
     pub fn render(&self, values: &Values<'_>) -> Vec<u8> {
-        let mut out = Vec::new();
+        let literal: usize = self
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(b) => b.len(),
+                Part::Var(_) => 40,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(literal);
         for p in &self.parts {
             match p {
                 Part::Lit(b) => out.extend_from_slice(b),
