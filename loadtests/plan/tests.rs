@@ -529,3 +529,19 @@ fn the_example_plans_are_valid() {
     let e = Plan::load(&dir.join("incidents.toml"), &no_env).unwrap_err();
     assert_eq!(e.problems.len(), 4, "{e}");
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_weights_give_exact_counts_in_every_period(weights in proptest::collection::vec(1u64..40, 1..6)) {
+        let picks: Vec<(Pick, u64)> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (Pick::Request(i), *w))
+            .collect();
+        let cycle = check::smooth_round_robin(&picks);
+        proptest::prop_assert_eq!(cycle.len() as u64, weights.iter().sum::<u64>());
+        for (pick, w) in &picks {
+            proptest::prop_assert_eq!(cycle.iter().filter(|p| *p == pick).count() as u64, *w);
+        }
+    }
+}
