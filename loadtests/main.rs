@@ -1,11 +1,14 @@
 //! `loadtest`: open-model Goose load tester for the AIOps service.
 //!
-//! `cargo run --release --bin loadtest -- --scenario medium` plays the Health Check, Mixed API and
-//! Webhook Ingest scenarios one after the other against the embedded reference service (or
-//! `--url`), samples the target's resources, prints a summary, writes the unified result file
-//! and exits 1 when a spec threshold is breached (2 on bad input or an unreachable target).
+//! `cargo run --release --bin loadtest -- --scenario medium` plays the scenarios of a plan
+//! (`--plan FILE`; by default the shipped `loadtests/plans/aiops.toml`: Health Check, Mixed API
+//! and Webhook Ingest) one after the other against the embedded reference service (or `--url`),
+//! samples the target's resources, prints a summary, writes the unified result file and exits 1
+//! when a threshold is breached (2 on bad input or an unreachable target). `--check` validates
+//! the plan without sending anything.
 
 mod entries;
+mod plan;
 mod prepared;
 mod recorder;
 mod report;
@@ -26,7 +29,8 @@ use aiops_bench::targets::Targets;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
-use scenarios::{Kind, Transport};
+use plan::Plan;
+use scenarios::Transport;
 use target::{EmbeddedTarget, WebhookSecrets};
 
 /// Load profiles of the original spec.
@@ -70,8 +74,8 @@ fn parse_url(s: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_string())
 }
 
-/// Open-model load tester (Goose) for the AIOps service: Health Check, Mixed API and Webhook
-/// Ingest scenarios, one after the other, at a fixed request rate.
+/// Open-model load tester (Goose): the scenarios of a plan (TOML; default: the AIOps service's
+/// Health Check, Mixed API and Webhook Ingest), one after the other, at a fixed request rate.
 #[derive(Debug, Parser)]
 #[command(
     name = "loadtest",
@@ -79,8 +83,9 @@ fn parse_url(s: &str) -> Result<String, String> {
     about,
     after_help = "Without --url the embedded reference service is started on 127.0.0.1 (ephemeral port) \
         and stopped at the end; to test your own service pass --url http://HOST:PORT (and \
-        --target-pid PID to sample its resources). Webhooks are signed with \
-        AIOPS_WEBHOOK_SECRET_GITHUB / AIOPS_WEBHOOK_SECRET_ALERTMANAGER when set.\n\
+        --target-pid PID to sample its resources) and --plan FILE for its endpoints (see \
+        loadtests/README.md; `loadtest --plan FILE --check` validates one). The built-in plan signs \
+        webhooks with AIOPS_WEBHOOK_SECRET_GITHUB / AIOPS_WEBHOOK_SECRET_ALERTMANAGER when set.\n\
         Exit codes: 0 all thresholds met, 1 a threshold breached or the run failed, 2 bad input or \
         unreachable target, 130 interrupted (results so far are still written)."
 )]
@@ -107,9 +112,20 @@ struct Cli {
     #[arg(long, value_name = "URL", value_parser = parse_url)]
     url: Option<String>,
 
-    /// Run only one scenario.
-    #[arg(long, value_enum)]
-    only: Option<Kind>,
+    /// Plan file (TOML): scenarios of requests and journeys for your service
+    /// (default: the built-in loadtests/plans/aiops.toml).
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+
+    /// Validate the plan (keys, variables, body files, secrets, thresholds) and exit without
+    /// sending anything: 0 when it is valid, 2 naming each problem's line and key.
+    #[arg(long)]
+    check: bool,
+
+    /// Run only one scenario of the plan, by short name or name (built-in: health, mixed,
+    /// webhooks).
+    #[arg(long, value_name = "NAME")]
+    only: Option<String>,
 
     /// Result file (unified aiops-bench format).
     #[arg(long, value_name = "FILE", default_value = "load_results.json")]
@@ -225,19 +241,73 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         .users
         .map(|u| u as usize)
         .unwrap_or_else(|| ((rps / 16) as usize).clamp(64, 1000));
-    let kinds: Vec<Kind> = match cli.only {
-        Some(k) => vec![k],
-        None => Kind::ALL.to_vec(),
+
+    // The plan, validated before anything starts. The embedded service gets fresh webhook
+    // secrets; a plan reads them under the variable names the service reads them from.
+    let secrets = match &cli.url {
+        Some(_) => WebhookSecrets::from_env(),
+        None => WebhookSecrets::generate(),
     };
+    let lookup = |name: &str| -> Option<String> {
+        let generated = match name {
+            "AIOPS_WEBHOOK_SECRET_GITHUB" => secrets.github.clone(),
+            "AIOPS_WEBHOOK_SECRET_ALERTMANAGER" => secrets.alertmanager.clone(),
+            _ => None,
+        };
+        generated.or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    };
+    let plan = match &cli.plan {
+        Some(path) => Plan::load(path, &lookup),
+        None => Plan::builtin(&lookup),
+    }
+    .map_err(|e| UsageError(e.to_string()))?;
+    let scenarios: Vec<std::sync::Arc<plan::Scenario>> = match &cli.only {
+        None => plan
+            .scenarios
+            .iter()
+            .cloned()
+            .map(std::sync::Arc::new)
+            .collect(),
+        Some(only) => match plan
+            .scenarios
+            .iter()
+            .find(|s| &s.slug == only || &s.name == only)
+        {
+            Some(s) => vec![std::sync::Arc::new(s.clone())],
+            None => {
+                let names: Vec<&str> = plan.scenarios.iter().map(|s| s.slug.as_str()).collect();
+                return Err(UsageError(format!(
+                    "--only {only}: the plan {} has no such scenario; choose one of {}",
+                    plan.origin,
+                    names.join(", ")
+                ))
+                .into());
+            }
+        },
+    };
+    if cli.check {
+        print!("{}", plan::describe(&plan));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The run is judged by the targets file (as `aiops-bench check` judges the result file)
+    // plus the plan's own thresholds.
+    let mut targets = targets;
+    let mut targets_file = targets_file;
+    let from_plan = plan.targets();
+    let n_plan = from_plan.latency.len() + from_plan.errors.len();
+    if n_plan > 0 {
+        targets_file.push_str(&format!(" + {n_plan} threshold(s) of the plan"));
+    }
+    targets.latency.extend(from_plan.latency);
+    targets.errors.extend(from_plan.errors);
 
     // The target.
-    let (base_url, mut embedded, secrets) = match &cli.url {
-        Some(url) => (url.clone(), None, WebhookSecrets::from_env()),
+    let (base_url, mut embedded) = match &cli.url {
+        Some(url) => (url.clone(), None),
         None => {
-            let secrets = WebhookSecrets::generate();
             let target = EmbeddedTarget::spawn(&secrets)
                 .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
-            (target.base_url.clone(), Some(target), secrets)
+            (target.base_url.clone(), Some(target))
         }
     };
     let target_info = match target::preflight(&base_url).await {
@@ -277,8 +347,8 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     // Pre-flight: what this generator sustains here, per scenario (its own requests).
     let mut checks = Vec::new();
     if !cli.no_self_check && transport == Transport::Hyper {
-        for kind in &kinds {
-            let requests = scenarios::prepared_requests(*kind, &base_url, &secrets);
+        for scenario in &scenarios {
+            let requests = scenarios::prepared_requests(scenario, &base_url);
             match selfcheck::run(
                 &requests,
                 users.min(64),
@@ -287,7 +357,7 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
             )
             .await
             {
-                Ok(check) => checks.push((*kind, check)),
+                Ok(check) => checks.push((scenario.slug.clone(), check)),
                 Err(e) => eprintln!("warning: the generator self-check failed: {e:#}"),
             }
         }
@@ -301,7 +371,11 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         cli.warmup,
         rps,
         users,
-        &kinds,
+        &plan.origin,
+        &scenarios
+            .iter()
+            .map(|s| s.title.as_str())
+            .collect::<Vec<_>>(),
         target_info.as_ref(),
         workers,
         &checks,
@@ -316,12 +390,12 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
             if transport == Transport::Goose { "--report-html" } else { "https target" }
         );
     }
-    for (kind, check) in &checks {
+    for (slug, check) in &checks {
         if rps as f64 > check.sustainable_rps {
             eprintln!(
                 "warning: this generator sustains about {:.0} req/s here for the {} scenario ({:.1} µs of CPU per request on {} worker thread(s)); {rps} req/s were asked: requests will start late. Use --workers or more cores.",
                 check.sustainable_rps,
-                kind.title(),
+                slug,
                 check.cpu_per_request.as_secs_f64() * 1e6,
                 check.workers
             );
@@ -336,43 +410,43 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     }
     let mut all = Entries::default();
     let mut interrupted = false;
-    let many = kinds.len() > 1;
+    let many = scenarios.len() > 1;
     let progress = report::Progress::new(std::io::stderr().is_terminal());
 
-    for kind in &kinds {
+    for scenario in &scenarios {
         if goose::is_killswitch_triggered() {
             interrupted = true;
             break;
         }
         let report_html = cli.report_html.as_ref().map(|p| {
             if many {
-                report::suffixed(p, kind.slug())
+                report::suffixed(p, &scenario.slug)
             } else {
                 p.display().to_string()
             }
         });
-        let plan = scenarios::Plan {
-            kind: *kind,
+        let run_plan = scenarios::Plan {
+            scenario: scenario.clone(),
             base_url: base_url.clone(),
             rps,
             duration_s,
             warmup_s: cli.warmup,
             users,
-            secrets: secrets.clone(),
             report_html,
             timeout: Duration::from_secs(cli.timeout),
             transport,
             addrs: addrs.clone(),
         };
-        let shared = scenarios::shared_for(&plan);
-        let ticker = progress.start(kind.title(), shared.clone(), cli.warmup + duration_s);
+        let shared = scenarios::shared_for(&run_plan);
+        let ticker = progress.start(&scenario.title, shared.clone(), cli.warmup + duration_s);
         let cpu = aiops_bench::disturbance::CpuProbe::start();
-        let outcome = scenarios::run(&plan, shared.clone()).await;
+        let outcome = scenarios::run(&run_plan, shared.clone()).await;
         let disturbance = monitored_pid.and(cpu.finish());
         ticker.finish();
         let outcome = outcome?;
+        let entry_name = scenario.entry_name();
         let mut entries = entries::entries(
-            kind.bench_name(),
+            &entry_name,
             &outcome.recording,
             entries::Asked {
                 target_rps: rps as f64,
@@ -381,14 +455,24 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
                 measured_s: outcome.measured_s,
             },
         );
+        if !scenario.steps.is_empty() {
+            match outcome
+                .journeys
+                .entry(&scenario.journey_entry(), &entry_name, outcome.measured_s)
+            {
+                Ok(b) => entries.benchmarks.push(b),
+                Err(s) => entries.skipped.push(s),
+            }
+        }
         for entry in &mut entries.benchmarks {
             entry.disturbance = disturbance;
         }
-        let what = format!("the {} scenario", kind.title());
+        let what = format!("the {} scenario", scenario.title);
         if let Some(line) = disturbance.and_then(|d| d.busy_warning(&what)) {
             eprintln!("{line}");
         }
-        let summary = report::ScenarioSummary::new(*kind, rps, &outcome, &entries);
+        let summary =
+            report::ScenarioSummary::new(&scenario.title, &entry_name, rps, &outcome, &entries);
         if let Some(line) = summary.lag_warning() {
             eprintln!("{line}");
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aiops_bench::result::{Benchmark, Entries, ResourceUsage, TargetInfo};
 use aiops_bench::targets::TargetOutcome;
 
-use crate::scenarios::{Kind, ScenarioOutcome, Shared};
+use crate::scenarios::{ScenarioOutcome, Shared};
 use crate::selfcheck::SelfCheck;
 
 /// Print the run header.
@@ -22,10 +22,11 @@ pub fn header(
     warmup_s: u64,
     rps: u64,
     users: usize,
-    kinds: &[Kind],
+    plan: &str,
+    titles: &[&str],
     target: Option<&TargetInfo>,
     workers: usize,
-    checks: &[(Kind, SelfCheck)],
+    checks: &[(String, SelfCheck)],
 ) {
     println!("{}", "=".repeat(72));
     println!("AIOps load test (Goose, open model)");
@@ -48,17 +49,17 @@ pub fn header(
         println!("Duration         : {duration_s} s per scenario");
     }
     println!("Target rate      : {rps} requests/s (up to {users} in flight)");
-    let names: Vec<&str> = kinds.iter().map(|k| k.title()).collect();
-    println!("Scenarios        : {}", names.join(", "));
+    println!("Plan             : {plan}");
+    println!("Scenarios        : {}", titles.join(", "));
     if checks.is_empty() {
         println!("Generator        : {workers} worker thread(s); no self-check (--no-self-check, or not plain http)");
     }
-    for (i, (kind, c)) in checks.iter().enumerate() {
+    for (i, (slug, c)) in checks.iter().enumerate() {
         println!(
             "{} about {:.0} req/s for {} ({:.1} µs of CPU per request against a local sink, {} worker thread(s); self-check of {} requests)",
             if i == 0 { "Generator        :" } else { "                  " },
             c.sustainable_rps,
-            kind.slug(),
+            slug,
             c.cpu_per_request.as_secs_f64() * 1e6,
             c.workers,
             c.requests
@@ -119,7 +120,8 @@ impl Progress {
     }
 
     /// Start reporting on `shared` (total = its scheduled requests).
-    pub fn start(&self, title: &'static str, shared: Arc<Shared>, duration_s: u64) -> Ticker {
+    pub fn start(&self, title: &str, shared: Arc<Shared>, duration_s: u64) -> Ticker {
+        let title = title.to_string();
         let bar = self.tty.then(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
                 Some(shared.total()),
@@ -131,7 +133,7 @@ impl Progress {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> ");
             bar.set_style(style);
-            bar.set_message(title);
+            bar.set_message(title.clone());
             bar
         });
         let handle = {
@@ -182,7 +184,7 @@ impl Ticker {
 
 /// What is printed for one scenario (the verdict comes from `aiops_bench::targets::check`).
 pub struct ScenarioSummary {
-    kind: Kind,
+    title: String,
     target_rps: u64,
     /// The scenario's total entry; `None` when it made no request (it is then skipped).
     total: Option<Benchmark>,
@@ -200,27 +202,33 @@ pub struct ScenarioSummary {
 }
 
 impl ScenarioSummary {
-    pub fn new(kind: Kind, target_rps: u64, outcome: &ScenarioOutcome, entries: &Entries) -> Self {
+    pub fn new(
+        title: &str,
+        entry_name: &str,
+        target_rps: u64,
+        outcome: &ScenarioOutcome,
+        entries: &Entries,
+    ) -> Self {
         let total = entries
             .benchmarks
             .iter()
-            .find(|b| b.name == kind.bench_name())
+            .find(|b| b.name == entry_name)
             .cloned();
         let recording = &outcome.recording;
         let corrected = recording.from_due.to_latency_ms();
         ScenarioSummary {
-            kind,
+            title: title.to_string(),
             target_rps,
             total,
             skipped_reason: entries
                 .skipped
                 .iter()
-                .find(|s| s.name == kind.bench_name())
+                .find(|s| s.name == entry_name)
                 .map(|s| s.reason.clone()),
             per_request: entries
                 .benchmarks
                 .iter()
-                .filter(|b| b.name != kind.bench_name())
+                .filter(|b| b.name != entry_name)
                 .cloned()
                 .collect(),
             corrected_p99_ms: corrected.and_then(|l| l.p99),
@@ -244,7 +252,7 @@ impl ScenarioSummary {
         if lag_p99 < late_ms || lag_p99 * 2.0 < due_p99 {
             return None;
         }
-        let title = self.kind.title();
+        let title = &self.title;
         Some(if self.peak_in_flight >= self.users as u64 {
             format!(
                 "warning: {title}: the generator's own lag (p99 {lag_p99:.2} ms from due time to sent) is most of the from-due-time p99 ({due_p99:.2} ms), and all {} users were busy waiting for answers: the target answered too slowly for this rate with this many users; raise --users (or lower --rps)",
@@ -263,7 +271,7 @@ impl ScenarioSummary {
         println!("{}", "-".repeat(72));
         println!(
             "{}{}",
-            self.kind.title(),
+            self.title,
             if self.interrupted {
                 " (interrupted)"
             } else {

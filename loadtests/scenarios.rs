@@ -1,6 +1,9 @@
-//! The three scenarios and the open-model pacing that drives them through Goose.
+//! One scenario of a plan (`crate::plan`) and the open-model pacing that drives it through Goose.
 //!
-//! Pacing: request `i` of a scenario is due at `start + i / rps`, whatever the response times.
+//! Pacing: slot `i` of a scenario is due at `start + i / rps`, whatever the response times; it
+//! sends one request of the scenario's mix or runs its whole journey (steps in order, by one
+//! user; a step after the first is due when the previous one answered), as the plan's weights
+//! say.
 //! A pool of Goose users claims the due times in order (an atomic counter): a user claims the
 //! next slot, sleeps until it is due, sends, and claims again once answered. With enough users a
 //! slow or stalled target does not slow the generator: other users keep sending on schedule and
@@ -22,9 +25,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::plan::journey::JourneyStats;
+use crate::plan::{Pick, Request as PlanRequest, Scenario as PlanScenario};
 use crate::prepared::{self, PreparedRequest};
 use crate::recorder::{Outcome, Recorder, Recording, Sample};
 use crate::transport::Connection;
@@ -37,8 +42,6 @@ use goose::GooseAttack;
 use http_body_util::Full;
 use tokio::sync::Notify;
 
-use crate::target::WebhookSecrets;
-
 /// How requests are sent (the hidden `--transport` flag; the default is chosen by the URL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Transport {
@@ -50,63 +53,11 @@ pub enum Transport {
     Goose,
 }
 
-/// Which traffic a scenario sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
-    /// `GET /health`.
-    Health,
-    /// `/`, `/health`, `/api/v1/llm/providers`, `/api/v1/webhooks/status` in turn.
-    Mixed,
-    /// Signed GitHub and Alertmanager webhook POSTs in turn.
-    Webhooks,
-}
-
-impl Kind {
-    /// All scenarios, in the order a run plays them.
-    pub const ALL: [Kind; 3] = [Kind::Health, Kind::Mixed, Kind::Webhooks];
-
-    /// Display name (the original spec's names, plus the write path).
-    pub fn title(self) -> &'static str {
-        match self {
-            Kind::Health => "Health Check Endpoint",
-            Kind::Mixed => "Mixed API Endpoints",
-            Kind::Webhooks => "Webhook Ingest",
-        }
-    }
-
-    /// Benchmark name in the result file.
-    pub fn bench_name(self) -> &'static str {
-        match self {
-            Kind::Health => "load/health_check",
-            Kind::Mixed => "load/mixed_api",
-            Kind::Webhooks => "load/webhook_ingest",
-        }
-    }
-
-    /// Short machine name (report file suffix).
-    pub fn slug(self) -> &'static str {
-        match self {
-            Kind::Health => "health",
-            Kind::Mixed => "mixed",
-            Kind::Webhooks => "webhooks",
-        }
-    }
-}
-
-const MIXED_PATHS: [&str; 4] = [
-    "/",
-    "/health",
-    "/api/v1/llm/providers",
-    "/api/v1/webhooks/status",
-];
-const GITHUB_PATH: &str = "/api/v1/webhooks/github";
-const ALERTMANAGER_PATH: &str = "/api/v1/webhooks/alertmanager";
-
 /// What one scenario run needs.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The traffic.
-    pub kind: Kind,
+    /// The traffic: one scenario of the plan.
+    pub scenario: Arc<PlanScenario>,
     /// `http://host:port`, no trailing slash.
     pub base_url: String,
     /// Requests per second to start.
@@ -117,8 +68,6 @@ pub struct Plan {
     pub warmup_s: u64,
     /// Goose users (the most requests in flight at once).
     pub users: usize,
-    /// Secrets to sign webhooks with.
-    pub secrets: WebhookSecrets,
     /// Goose's HTML report for this scenario, if asked.
     pub report_html: Option<String>,
     /// Per-request timeout.
@@ -129,24 +78,14 @@ pub struct Plan {
     pub addrs: Arc<[SocketAddr]>,
 }
 
-/// The requests of a scenario, in the order they take turns.
-pub fn prepared_requests(
-    kind: Kind,
-    base_url: &str,
-    secrets: &WebhookSecrets,
-) -> Vec<PreparedRequest> {
+/// The requests of a scenario, prepared: its mix, then its journey's steps (the recorder's
+/// request kinds, in this order).
+pub fn prepared_requests(scenario: &PlanScenario, base_url: &str) -> Vec<PreparedRequest> {
     let host = prepared::host_of(base_url);
-    match kind {
-        Kind::Health => vec![PreparedRequest::get("/health", &host)],
-        Kind::Mixed => MIXED_PATHS
-            .iter()
-            .map(|p| PreparedRequest::get(p, &host))
-            .collect(),
-        Kind::Webhooks => vec![
-            prepared::github_pull_request(GITHUB_PATH, &host, secrets.github.as_deref()),
-            prepared::alertmanager(ALERTMANAGER_PATH, &host, secrets.alertmanager.as_deref()),
-        ],
-    }
+    scenario
+        .all_requests()
+        .map(|r| PreparedRequest::from_plan(r, &host))
+        .collect()
 }
 
 /// Schedule, requests and recorder shared by every user of one scenario.
@@ -181,6 +120,9 @@ pub struct Shared {
     /// For the reqwest and Goose transports: each request's URL.
     urls: Vec<reqwest::Url>,
     recorder: Recorder,
+    scenario: Arc<PlanScenario>,
+    journeys: Mutex<JourneyStats>,
+    base_url: String,
     transport: Transport,
     addrs: Arc<[SocketAddr]>,
     timeout: Duration,
@@ -193,7 +135,7 @@ enum Claim {
 
 impl Shared {
     fn new(plan: &Plan) -> Self {
-        let requests = prepared_requests(plan.kind, &plan.base_url, &plan.secrets);
+        let requests = prepared_requests(&plan.scenario, &plan.base_url);
         let urls = requests
             .iter()
             .filter_map(|r| reqwest::Url::parse(&format!("{}{}", plan.base_url, r.path)).ok())
@@ -223,6 +165,9 @@ impl Shared {
             requests,
             urls,
             recorder: Recorder::new(names),
+            scenario: plan.scenario.clone(),
+            journeys: Mutex::new(JourneyStats::default()),
+            base_url: plan.base_url.clone(),
             transport: plan.transport,
             addrs: plan.addrs.clone(),
             timeout: plan.timeout,
@@ -350,37 +295,48 @@ pub struct ScenarioOutcome {
     pub peak_in_flight: u64,
     /// Goose users (the most requests that can be in flight).
     pub users: usize,
+    /// The journeys (empty when the scenario has none).
+    pub journeys: JourneyStats,
 }
 
-/// What one request did: the status code, or why there was none.
-type Answer = Result<u16, String>;
+/// What one request did: the status code (and the response body when kept), or why there was
+/// none.
+type Answer = Result<(u16, Option<Bytes>), String>;
 
 async fn send_hyper(
     user: &mut GooseUser,
     shared: &Shared,
     request: http::Request<Full<Bytes>>,
+    keep_body: bool,
 ) -> Answer {
     if user.get_session_data::<Connection>().is_none() {
         user.set_session_data(Connection::new(shared.addrs.clone()));
     }
     let conn = user.get_session_data_unchecked_mut::<Connection>();
-    conn.send(request, shared.timeout)
+    conn.send_keeping(request, shared.timeout, keep_body)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The URL of request kind `kind`: the prepared one, or `uri` (a rendered path) on the base URL.
+fn url_of(shared: &Shared, kind: usize, uri: Option<&http::Uri>) -> Result<reqwest::Url, String> {
+    match uri {
+        None => Ok(shared.urls[kind].clone()),
+        Some(uri) => reqwest::Url::parse(&format!("{}{uri}", shared.base_url))
+            .map_err(|e| format!("{}{uri} is not a valid URL: {e}", shared.base_url)),
+    }
 }
 
 fn reqwest_builder(
     user: &GooseUser,
     shared: &Shared,
     kind: usize,
+    url: reqwest::Url,
     headers: http::HeaderMap,
     body: Bytes,
 ) -> reqwest::RequestBuilder {
     let r = &shared.requests[kind];
-    let mut builder = user
-        .client
-        .request(r.method.clone(), shared.urls[kind].clone())
-        .headers(headers);
+    let mut builder = user.client.request(r.method.clone(), url).headers(headers);
     if !body.is_empty() {
         builder = builder.body(body);
     }
@@ -391,48 +347,59 @@ async fn send_reqwest(
     user: &GooseUser,
     shared: &Shared,
     kind: usize,
-    headers: http::HeaderMap,
-    body: Bytes,
+    url: reqwest::Url,
+    (headers, body): (http::HeaderMap, Bytes),
+    keep_body: bool,
 ) -> Answer {
-    let response = reqwest_builder(user, shared, kind, headers, body)
+    let response = reqwest_builder(user, shared, kind, url, headers, body)
         .send()
         .await
         .map_err(|e| goose_error_text(&e))?;
     let status = response.status().as_u16();
-    response
+    let body = response
         .bytes()
         .await
         .map_err(|e| format!("reading the response body failed: {e}"))?;
-    Ok(status)
+    Ok((status, keep_body.then_some(body)))
+}
+
+fn goose_method(m: &http::Method) -> GooseMethod {
+    match m.as_str() {
+        "POST" => GooseMethod::Post,
+        "PUT" => GooseMethod::Put,
+        "PATCH" => GooseMethod::Patch,
+        "DELETE" => GooseMethod::Delete,
+        "HEAD" => GooseMethod::Head,
+        // A plan allows only these six methods.
+        _ => GooseMethod::Get,
+    }
 }
 
 async fn send_goose(
     user: &mut GooseUser,
     shared: &Shared,
     kind: usize,
-    headers: http::HeaderMap,
-    body: Bytes,
+    url: reqwest::Url,
+    (headers, body): (http::HeaderMap, Bytes),
+    keep_body: bool,
 ) -> Answer {
     let r = &shared.requests[kind];
-    let method = if r.method == http::Method::POST {
-        GooseMethod::Post
-    } else {
-        GooseMethod::Get
-    };
-    let builder = reqwest_builder(user, shared, kind, headers, body);
+    let builder = reqwest_builder(user, shared, kind, url, headers, body);
     let request = GooseRequest::builder()
-        .method(method)
+        .method(goose_method(&r.method))
         .path(r.path.as_str())
+        .name(r.name.as_str())
         .set_request_builder(builder)
         .build();
     match user.request(request).await {
         Ok(goose) => match goose.response {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                resp.bytes()
+                let body = resp
+                    .bytes()
                     .await
                     .map_err(|e| format!("reading the response body failed: {e}"))?;
-                Ok(status)
+                Ok((status, keep_body.then_some(body)))
             }
             Err(e) => Err(goose_error_text(&e)),
         },
@@ -451,61 +418,124 @@ fn goose_error_text(e: &reqwest::Error) -> String {
     text
 }
 
-async fn one_request(user: &mut GooseUser, shared: &Shared, index: u64, due: Instant) {
-    let kind = (index % shared.requests.len() as u64) as usize;
+impl Shared {
+    /// The plan's request behind request kind `kind` (the mix, then the steps).
+    fn plan_request(&self, kind: usize) -> &PlanRequest {
+        let mix = self.scenario.requests.len();
+        if kind < mix {
+            &self.scenario.requests[kind]
+        } else {
+            &self.scenario.steps[kind - mix]
+        }
+    }
+}
+
+/// Send request kind `kind` for slot `seq` and record it; `due` is when it should have been
+/// sent (`None` for a journey step after the first: due when the previous step answered).
+/// `Err` is the failure (transport error, unexpected status, nothing to capture).
+async fn one_request(
+    user: &mut GooseUser,
+    shared: &Shared,
+    kind: usize,
+    seq: u64,
+    due: Option<Instant>,
+    captures: &mut [Option<String>],
+) -> Result<(), String> {
     let prepared = &shared.requests[kind];
-    let (headers, body) = prepared.stamp(index);
+    let plan = shared.plan_request(kind);
+    let keep_body = plan.captures_anything();
+    let stamped = prepared.stamp_plan(seq, captures);
     let now_in_flight = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     shared
         .peak_in_flight
         .fetch_max(now_in_flight, Ordering::Relaxed);
     let sent = Instant::now();
-    let answer = match shared.transport {
-        Transport::Hyper => {
-            let mut request = http::Request::new(Full::new(body));
-            *request.method_mut() = prepared.method.clone();
-            *request.uri_mut() = prepared.uri();
-            *request.headers_mut() = headers;
-            send_hyper(user, shared, request).await
-        }
-        Transport::Reqwest => send_reqwest(user, shared, kind, headers, body).await,
-        Transport::Goose => send_goose(user, shared, kind, headers, body).await,
+    let answer = match stamped {
+        Err(e) => Err(e),
+        Ok((uri, headers, body)) => match shared.transport {
+            Transport::Hyper => {
+                let mut request = http::Request::new(Full::new(body));
+                *request.method_mut() = prepared.method.clone();
+                *request.uri_mut() = uri.unwrap_or_else(|| prepared.uri());
+                *request.headers_mut() = headers;
+                send_hyper(user, shared, request, keep_body).await
+            }
+            Transport::Reqwest => match url_of(shared, kind, uri.as_ref()) {
+                Ok(url) => send_reqwest(user, shared, kind, url, (headers, body), keep_body).await,
+                Err(e) => Err(e),
+            },
+            Transport::Goose => match url_of(shared, kind, uri.as_ref()) {
+                Ok(url) => send_goose(user, shared, kind, url, (headers, body), keep_body).await,
+                Err(e) => Err(e),
+            },
+        },
     };
     let done = Instant::now();
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let error;
-    let outcome = match answer {
-        Ok(status) if (200..300).contains(&status) => Outcome::Ok { status },
-        Ok(status) => {
-            error = match http::StatusCode::from_u16(status) {
-                Ok(code) => format!("{code}: {}", prepared.name),
-                Err(_) => format!("status {status}: {}", prepared.name),
-            };
-            Outcome::Failed {
-                status: Some(status),
-                error: &error,
-            }
-        }
-        Err(e) => {
-            error = e;
-            Outcome::Failed {
-                status: None,
-                error: &error,
-            }
-        }
+    let (status, verdict) = match answer {
+        Ok((status, body)) => (
+            Some(status),
+            plan.judge(status).and_then(|()| match &body {
+                Some(body) => plan.capture(body, captures),
+                None => Ok(()),
+            }),
+        ),
+        Err(e) => (None, Err(e)),
+    };
+    let outcome = match (&verdict, status) {
+        (Ok(()), Some(status)) => Outcome::Ok { status },
+        (Err(error), status) => Outcome::Failed { status, error },
+        // An answer without a status cannot be a success.
+        (Ok(()), None) => Outcome::Failed {
+            status: None,
+            error: "no status",
+        },
     };
     if matches!(outcome, Outcome::Failed { .. }) {
         shared.failed.fetch_add(1, Ordering::Relaxed);
     }
     shared.recorder.record(&Sample {
         kind,
-        lag: sent.saturating_duration_since(due),
+        lag: due.map_or(Duration::ZERO, |due| sent.saturating_duration_since(due)),
         latency: done.saturating_duration_since(sent),
         sent_second: shared.second_of(sent),
         done_second: shared.second_of(done),
-        measured: index >= shared.warmup_slots,
+        measured: seq >= shared.warmup_slots,
         outcome,
     });
+    verdict
+}
+
+/// Slot `index`: one request of the mix, or the whole journey.
+async fn one_slot(user: &mut GooseUser, shared: &Shared, index: u64, due: Instant) {
+    match shared.scenario.pick(index) {
+        Pick::Request(kind) => {
+            let _ = one_request(user, shared, kind, index, Some(due), &mut []).await;
+        }
+        Pick::Journey => {
+            let first = shared.scenario.requests.len();
+            let mut captures = shared.scenario.capture_slots();
+            let started = Instant::now();
+            let mut outcome = Ok(());
+            for (k, step) in shared.scenario.steps.iter().enumerate() {
+                let step_due = (k == 0).then_some(due);
+                if let Err(e) =
+                    one_request(user, shared, first + k, index, step_due, &mut captures).await
+                {
+                    outcome = Err((step.name.as_str(), e));
+                    break;
+                }
+            }
+            if index >= shared.warmup_slots {
+                let elapsed = started.elapsed();
+                shared
+                    .journeys
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .record(outcome.map(|()| elapsed));
+            }
+        }
+    }
 }
 
 /// The paced transaction: claims slots and sends them until the schedule is done. One Goose
@@ -554,7 +584,7 @@ fn paced_transaction(shared: Arc<Shared>) -> Transaction {
                             let n = shared.drop_rest(index, due);
                             shared.finish_slots(n);
                         } else {
-                            one_request(user, &shared, index, due).await;
+                            one_slot(user, &shared, index, due).await;
                             shared.finish_slots(1);
                         }
                     }
@@ -619,7 +649,7 @@ fn configuration(plan: &Plan) -> GooseConfiguration {
 /// Run one scenario with Goose; `shared` lets the caller watch progress.
 pub async fn run(plan: &Plan, shared: Arc<Shared>) -> anyhow::Result<ScenarioOutcome> {
     use anyhow::Context;
-    let scenario = Scenario::new(plan.kind.title())
+    let scenario = Scenario::new(&plan.scenario.title)
         .register_transaction(connect_transaction(shared.clone()))
         .register_transaction(paced_transaction(shared.clone()));
     let client = GooseClientBuilder::new()
@@ -648,7 +678,7 @@ pub async fn run(plan: &Plan, shared: Arc<Shared>) -> anyhow::Result<ScenarioOut
     attack
         .execute()
         .await
-        .with_context(|| format!("the goose attack of {:?} failed", plan.kind.title()))?;
+        .with_context(|| format!("the goose attack of {:?} failed", plan.scenario.title))?;
     watcher.abort();
     let interrupted = !shared.completed_normally();
     if !interrupted {
@@ -686,6 +716,11 @@ pub async fn run(plan: &Plan, shared: Arc<Shared>) -> anyhow::Result<ScenarioOut
         interrupted,
         peak_in_flight: shared.peak_in_flight.load(Ordering::Relaxed),
         users: shared.users,
+        journeys: shared
+            .journeys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
     })
 }
 

@@ -93,7 +93,20 @@ impl Connection {
         request: http::Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<u16, SendError> {
-        match tokio::time::timeout(timeout, self.exchange(request)).await {
+        self.send_keeping(request, timeout, false)
+            .await
+            .map(|(status, _)| status)
+    }
+
+    /// [`Self::send`], also returning the response body when `keep_body` (a plan step that
+    /// captures values from it).
+    pub async fn send_keeping(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+        timeout: Duration,
+        keep_body: bool,
+    ) -> Result<(u16, Option<Bytes>), SendError> {
+        match tokio::time::timeout(timeout, self.exchange(request, keep_body)).await {
             Ok(result) => {
                 if result.is_err() {
                     self.sender = None;
@@ -108,7 +121,11 @@ impl Connection {
         }
     }
 
-    async fn exchange(&mut self, request: http::Request<Full<Bytes>>) -> Result<u16, SendError> {
+    async fn exchange(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+        keep_body: bool,
+    ) -> Result<(u16, Option<Bytes>), SendError> {
         let mut request = Some(request);
         for attempt in 0..2 {
             self.open().await?;
@@ -122,12 +139,16 @@ impl Connection {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let mut body = response.into_body();
+                    let mut kept = keep_body.then(Vec::new);
                     while let Some(frame) = body.frame().await {
-                        frame.map_err(|e| {
+                        let frame = frame.map_err(|e| {
                             SendError::Http(format!("reading the response body failed: {e}"))
                         })?;
+                        if let (Some(kept), Some(data)) = (kept.as_mut(), frame.data_ref()) {
+                            kept.extend_from_slice(data);
+                        }
                     }
-                    return Ok(status);
+                    return Ok((status, kept.map(Bytes::from)));
                 }
                 Err(mut e) => {
                     self.sender = None;
