@@ -566,6 +566,55 @@ impl IncidentStore {
         Ok(row.try_get::<i64, _>("n")?)
     }
 
+    /// Benchmark support: writes `rows` synthetic incidents in one statement (ids `seed-N`,
+    /// created one second apart going back from `newest_ms`, sources, severities and kinds in
+    /// rotation, 10 000 distinct fingerprints `seed-fp-N`). The indexes are maintained as for
+    /// any insert.
+    #[doc(hidden)]
+    pub async fn seed(&self, rows: u64, newest_ms: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO incidents (id, source, kind, event_id, event_severity, severity, title, \
+             summary, suggested_action, fingerprint, url, event_at, created_at) \
+             WITH RECURSIVE s(n) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT n + 1 FROM s WHERE n + 1 < $1) \
+             SELECT 'seed-' || CAST(n AS TEXT), \
+             CASE n % 5 WHEN 0 THEN 'github' WHEN 1 THEN 'gitlab' WHEN 2 THEN 'alertmanager' \
+                        WHEN 3 THEN 'pagerduty' ELSE 'datadog' END, \
+             'seeded.kind', 'seeded-event-' || CAST(n AS TEXT), \
+             CASE n % 4 WHEN 0 THEN 'info' WHEN 1 THEN 'warning' WHEN 2 THEN 'error' ELSE 'critical' END, \
+             CASE n % 4 WHEN 0 THEN 'warning' WHEN 1 THEN 'error' WHEN 2 THEN 'critical' ELSE 'info' END, \
+             'seeded incident number ' || CAST(n AS TEXT), \
+             'The service reported a seeded problem that needs a look from the on-call engineer.', \
+             'Check the dashboards of the affected service and roll back the last deploy if it correlates.', \
+             'seed-fp-' || CAST(n % 10000 AS TEXT), NULL, $2 - n * 1000, $3 - n * 1000 FROM s",
+        )
+        .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+        .bind(newest_ms)
+        .bind(newest_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Benchmark support: removes the incidents created after `ms` (what a benchmark inserted
+    /// into a seeded table); returns how many.
+    #[doc(hidden)]
+    pub async fn delete_newer_than(&self, ms: i64) -> Result<u64, DbError> {
+        let done = sqlx::query("DELETE FROM incidents WHERE created_at > $1")
+            .bind(ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Benchmark support: removes every incident.
+    #[doc(hidden)]
+    pub async fn delete_all(&self) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM incidents")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
