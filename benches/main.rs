@@ -3,7 +3,7 @@
 //! One harness, one module per component; every benchmark is named `component/operation/variant`
 //! (criterion group `component`, function id `operation/variant`):
 //! `cache/*` (cache.rs), `agent/*` (agent.rs), `webhook/*` (webhook.rs), `concurrency/*`
-//! (concurrency.rs).
+//! (concurrency.rs), `db/*` (db.rs), `workflow/*` (workflow.rs).
 //!
 //! Run modes: `cargo bench --bench main` (full, under 10 minutes on 2 cores),
 //! `-- --quick` (under 2 minutes), `-- --test` (each benchmark once, CI smoke, writes no
@@ -25,9 +25,11 @@ mod ab;
 mod agent;
 mod cache;
 mod concurrency;
+mod db;
 mod profile;
 mod support;
 mod webhook;
+mod workflow;
 
 fn config() -> Criterion {
     // 20k bootstrap resamples instead of 100k: the confidence intervals barely move and the
@@ -41,7 +43,8 @@ fn config() -> Criterion {
 criterion_group! {
     name = suite;
     config = config();
-    targets = cache::benches, agent::benches, webhook::benches, concurrency::benches
+    targets = cache::benches, agent::benches, webhook::benches, concurrency::benches, db::benches,
+        workflow::benches
 }
 
 // `criterion_main!(suite)`, plus the A/B mode of `aiops-bench ab` (see ab.rs).

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod api;
 pub mod breaker;
 pub mod cache;
+pub mod db;
 pub mod inject;
 pub mod llm;
 pub mod queue;

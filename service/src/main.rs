@@ -23,9 +23,12 @@ use clap::Parser;
         AIOPS_LLM_API_KEY    API key for AIOPS_LLM_BASE_URL\n  \
         AIOPS_LLM_MODEL      model for AIOPS_LLM_BASE_URL (default gpt-4o-mini)\n  \
         AIOPS_LLM_STREAM     1 to stream answers (SSE)\n\n\
-        AIOPS_DATA_DIR       same as --data-dir\n\n\
+        AIOPS_DATA_DIR       same as --data-dir\n  \
+        DATABASE_URL         same as --database-url\n\n\
         Routes: GET / , /health, /metrics, /api/v1/llm/providers, /api/v1/webhooks/status,\n\
-        /api/v1/webhooks/unmodelled; POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\n\
+        /api/v1/webhooks/unmodelled,\n\
+        /api/v1/incidents?source=&severity=&since=&limit=&before=, /api/v1/incidents/{id};\n\
+        POST /api/v1/webhooks/{github,gitlab,alertmanager,pagerduty,datadog}.\n\n\
         Stops gracefully on Ctrl-C or SIGTERM: stops accepting, finishes in-flight requests and the\n\
         queued triages within --shutdown-timeout, writes the triages left to --data-dir (queued\n\
         again at the next start with the same directory) and prints on stderr how many were\n\
@@ -81,6 +84,16 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = aiops_service::api::DEFAULT_AGENT_QUEUE,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     agent_queue: usize,
+
+    /// Incidents database: a PostgreSQL URL (postgres://USER@HOST:PORT/DB). Unset: SQLite in
+    /// --data-dir (incidents.db). An unreachable URL stops the start (exit 1), no fallback.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
+    database_url: Option<String>,
+
+    /// Most database connections open at once (the pool queues the rest).
+    #[arg(long, value_name = "N", default_value_t = aiops_service::db::DEFAULT_POOL_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=1000))]
+    db_pool_size: u32,
 }
 
 /// `30`, `1.5`, `30s`, `500ms`, `2m` → a duration.
@@ -137,6 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         agent_concurrency: cli.agent_concurrency,
         agent_queue: cli.agent_queue,
         require_signatures: cli.require_signatures,
+        database_url: cli.database_url.filter(|url| !url.trim().is_empty()),
+        db_pool_size: cli.db_pool_size,
     };
     let timeout = cli.shutdown_timeout;
     runtime.block_on(server::run(config, shutdown_signal(timeout)))

@@ -17,6 +17,12 @@
 //!   out: its call is abandoned) is written to `queue.jsonl` in the data directory, one JSON
 //!   [`Event`] per line. Nothing is lost unless there is no data directory or the write fails, and
 //!   the [`DrainReport`] says how many were finished, persisted and lost.
+//! - **Incidents.** With an [`IncidentStore`], a triaged event is done once its incident is
+//!   written. A failed write (database down) puts the event back in the queue with backoff
+//!   (at most [`DB_RETRY_MAX`] apart) without using up LLM attempts: the retried triage is a cache
+//!   hit. It is counted (`aiops_db_errors_total{op="insert"}`,
+//!   `aiops_incident_write_retries_total`) and waits like any queued event, so at shutdown it is
+//!   persisted with the rest: never silently lost.
 //! - **Replay.** [`TriageQueue::replay`] queues the persisted events again at the next start. The
 //!   file is first renamed `replaying.jsonl` and only removed at the next clean drain, so a crash
 //!   in between replays those events once more (at least once, never lost). One data directory
@@ -36,6 +42,7 @@ use tokio::task::JoinHandle;
 use crate::agent::{AgentError, TriageAgent};
 use crate::api::Metrics;
 use crate::breaker::BreakerConfig;
+use crate::db::{Incident, IncidentStore};
 use crate::webhook::Event;
 
 /// Provider calls one triage may make before it counts as failed.
@@ -50,6 +57,8 @@ pub const LLM_BREAKER: BreakerConfig = BreakerConfig {
     failure_threshold: 3,
     open_for: Some(Duration::from_secs(5)),
 };
+/// Longest delay between two tries of an incident write.
+pub const DB_RETRY_MAX: Duration = Duration::from_secs(2);
 /// File in the data directory holding the events persisted at shutdown.
 pub const QUEUE_FILE: &str = "queue.jsonl";
 /// File in the data directory holding the events replayed at this start, until the next drain.
@@ -76,6 +85,8 @@ struct Job {
     event: Event,
     /// Provider calls made for it so far.
     attempts: u32,
+    /// Incident writes that failed so far.
+    db_failures: u32,
     ready_at: Instant,
 }
 
@@ -93,6 +104,7 @@ struct QueueState {
 
 struct Shared {
     agent: Arc<TriageAgent>,
+    store: Option<Arc<IncidentStore>>,
     metrics: Arc<Metrics>,
     config: QueueConfig,
     state: Mutex<QueueState>,
@@ -272,14 +284,49 @@ impl Shared {
     async fn run(&self, id: u64, mut job: Job) {
         self.metrics.agent_in_flight.inc();
         let result = self.agent.triage(&job.event).await;
+        let written = match (&result, &self.store) {
+            (Ok(triage), Some(store)) => {
+                let incident = Incident::new(&job.event, triage, chrono::Utc::now());
+                match store.insert(&incident).await {
+                    Ok(_) => {
+                        self.metrics.incidents_written.inc();
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.metrics.db_error("insert");
+                        Err(e)
+                    }
+                }
+            }
+            _ => Ok(()),
+        };
         self.metrics.agent_in_flight.dec();
         let mut state = self.lock();
         state.in_flight.remove(&id);
         let done = match result {
+            Ok(triage) if written.is_err() => {
+                if job.db_failures == 0 {
+                    self.metrics.agent_processed.inc();
+                    if triage.from_cache {
+                        self.metrics.agent_from_cache.inc();
+                    }
+                }
+                job.db_failures += 1;
+                let delay = retry_delay(&self.config, job.db_failures).min(DB_RETRY_MAX);
+                job.ready_at = Instant::now() + delay;
+                self.metrics.incident_write_retries.inc();
+                if let Err(e) = &written {
+                    tracing::warn!(event_id = %job.event.id, failures = job.db_failures, "incident write failed, will retry: {e}");
+                }
+                state.waiting.push_back(job);
+                false
+            }
             Ok(triage) => {
-                self.metrics.agent_processed.inc();
-                if triage.from_cache {
-                    self.metrics.agent_from_cache.inc();
+                if job.db_failures == 0 {
+                    self.metrics.agent_processed.inc();
+                    if triage.from_cache {
+                        self.metrics.agent_from_cache.inc();
+                    }
                 }
                 true
             }
@@ -351,6 +398,17 @@ impl TriageQueue {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn start(agent: Arc<TriageAgent>, metrics: Arc<Metrics>, config: QueueConfig) -> Self {
+        Self::start_with_store(agent, None, metrics, config)
+    }
+
+    /// [`Self::start`], writing an incident per triaged event into `store` (see the module
+    /// documentation).
+    pub fn start_with_store(
+        agent: Arc<TriageAgent>,
+        store: Option<Arc<IncidentStore>>,
+        metrics: Arc<Metrics>,
+        config: QueueConfig,
+    ) -> Self {
         let config = QueueConfig {
             capacity: config.capacity.max(1),
             concurrency: config.concurrency.max(1),
@@ -359,6 +417,7 @@ impl TriageQueue {
         };
         let shared = Arc::new(Shared {
             agent,
+            store,
             metrics,
             config,
             state: Mutex::new(QueueState::default()),
@@ -397,6 +456,7 @@ impl TriageQueue {
         state.waiting.push_back(Job {
             event,
             attempts: 0,
+            db_failures: 0,
             ready_at: Instant::now(),
         });
         shared.set_waiting_gauge(&state);
@@ -472,6 +532,7 @@ impl TriageQueue {
             state.waiting.extend(events.into_iter().map(|event| Job {
                 event,
                 attempts: 0,
+                db_failures: 0,
                 ready_at: now,
             }));
             self.shared.set_waiting_gauge(&state);

@@ -62,6 +62,12 @@ pub struct Config {
     /// Refuse to start unless every source has a webhook secret ([`MissingSecrets`]). Off: sources
     /// without a secret are accepted unauthenticated, with a warning at start and in `/health`.
     pub require_signatures: bool,
+    /// PostgreSQL (or `sqlite:`) URL of the incidents database; `None`: SQLite in `data_dir`
+    /// (`incidents.db`), or no database when there is no data directory either. An unreachable
+    /// URL fails the start ([`DatabaseUnavailable`]): no silent fallback.
+    pub database_url: Option<String>,
+    /// Most database connections open at once.
+    pub db_pool_size: u32,
 }
 
 /// Default of [`Config::shutdown_timeout`] and of `--shutdown-timeout`.
@@ -78,6 +84,8 @@ impl Default for Config {
             agent_concurrency: DEFAULT_AGENT_CONCURRENCY,
             agent_queue: DEFAULT_AGENT_QUEUE,
             require_signatures: false,
+            database_url: None,
+            db_pool_size: crate::db::DEFAULT_POOL_SIZE,
         }
     }
 }
@@ -133,6 +141,16 @@ pub fn webhook_secrets(
     }
     let warning = secrets.unauthenticated_warning();
     Ok((secrets, warning))
+}
+
+/// The incidents database could not be opened at start.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}; {hint}")]
+pub struct DatabaseUnavailable {
+    /// What sqlx said.
+    pub source: crate::db::DbError,
+    /// What to do about it.
+    pub hint: &'static str,
 }
 
 /// A bound, ready-to-serve service.
@@ -209,7 +227,54 @@ impl Server {
             }
         };
 
-        let state = AppState::builder()
+        let store = match (&config.database_url, &config.data_dir) {
+            (Some(url), _) => Some(crate::db::DbConfig {
+                pool_size: config.db_pool_size,
+                ..crate::db::DbConfig::new(url.clone())
+            }),
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!(
+                        "could not create the data directory {}; pick another with --data-dir",
+                        dir.display()
+                    )
+                })?;
+                Some(crate::db::DbConfig {
+                    pool_size: config.db_pool_size,
+                    ..crate::db::DbConfig::sqlite_in(dir)
+                })
+            }
+            (None, None) => None,
+        };
+        let store = match store {
+            Some(db) => Some(Arc::new(
+                crate::db::IncidentStore::connect(&db)
+                    .await
+                    .map_err(|source| DatabaseUnavailable {
+                        source,
+                        hint: if config.database_url.is_some() {
+                            "check DATABASE_URL / --database-url and that the database is up (unset it to keep incidents in SQLite under --data-dir)"
+                        } else {
+                            "check that --data-dir is writable"
+                        },
+                    })?,
+            )),
+            None => None,
+        };
+        if let Some(store) = &store {
+            eprintln!(
+                "aiops-service: incidents in {} ({}, pool of {})",
+                store.backend().as_str(),
+                store.url(),
+                store.pool_size()
+            );
+        }
+
+        let mut builder = AppState::builder();
+        if let Some(store) = store {
+            builder = builder.store(store);
+        }
+        let state = builder
             .cache(selected.cache)
             .cache_fallback_reason(selected.fallback_reason)
             .llm(provider, info)
@@ -312,6 +377,9 @@ impl Server {
             .await;
         eprintln!("aiops-service: {}", report.summary());
         drop(mock);
+        if let Some(store) = state.store() {
+            store.close().await;
+        }
         served?;
         if report.lost > 0 {
             anyhow::bail!(

@@ -80,6 +80,27 @@ struct LlmHealth {
 }
 
 #[derive(Serialize)]
+struct DbHealth {
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+    /// The URL, password hidden.
+    url: String,
+    /// Result of the last background `SELECT 1`.
+    reachable: bool,
+    /// Most connections the pool opens (`--db-pool-size`).
+    pool_size: u32,
+    /// Connections open now.
+    connections: u32,
+    /// Of those, idle.
+    idle: u32,
+    /// Incidents written since the start.
+    incidents_written: u64,
+    /// Failed writes (each retried) and failed queries since the start.
+    insert_errors: u64,
+    query_errors: u64,
+}
+
+#[derive(Serialize)]
 struct WebhookAuth {
     github: &'static str,
     gitlab: &'static str,
@@ -98,6 +119,8 @@ struct Health {
     uptime_seconds: u64,
     cache: CacheHealth,
     llm: LlmHealth,
+    /// The incidents database; null when the service keeps no incidents.
+    database: Option<DbHealth>,
     webhooks: WebhookAuth,
 }
 
@@ -116,7 +139,25 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let cache_breaker = guard.map(|g| g.breaker().status());
     let llm_breaker = inner.agent.breaker().map(|b| b.status());
     let closed = |b: &Option<BreakerStatus>| b.as_ref().is_none_or(|b| b.state == "closed");
-    let healthy = reachable && closed(&cache_breaker) && closed(&llm_breaker);
+    let db_reachable = state.db_reachable();
+    let database = inner.store.as_ref().map(|store| {
+        let (connections, idle) = store.connections();
+        DbHealth {
+            backend: store.backend().as_str(),
+            url: store.url().to_string(),
+            reachable: db_reachable,
+            pool_size: store.pool_size(),
+            connections,
+            idle,
+            incidents_written: inner.metrics.incidents_written.get(),
+            insert_errors: inner.metrics.db_errors("insert"),
+            query_errors: inner.metrics.db_errors("query"),
+        }
+    });
+    let healthy = reachable
+        && closed(&cache_breaker)
+        && closed(&llm_breaker)
+        && (database.is_none() || db_reachable);
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
         warnings: inner
@@ -137,6 +178,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         llm: LlmHealth {
             breaker: llm_breaker,
         },
+        database,
         webhooks: WebhookAuth {
             github: auth(Source::Github),
             gitlab: auth(Source::Gitlab),
@@ -213,6 +255,9 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 struct Accepted<'a> {
     status: &'static str,
     event_ids: Vec<&'a str>,
+    /// The incident each event becomes once triaged (`GET /api/v1/incidents/{id}`), in the
+    /// order of `event_ids`.
+    incident_ids: Vec<String>,
     delivery_id: &'a str,
     /// Events handed to the agent queue.
     queued: usize,
@@ -378,6 +423,7 @@ async fn handle_webhook(
     };
 
     let event_ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let incident_ids: Vec<String> = events.iter().map(crate::db::Incident::id_for).collect();
     let mut queued = 0;
     for event in events {
         if state.enqueue(event) {
@@ -390,9 +436,167 @@ async fn handle_webhook(
         &Accepted {
             status: "accepted",
             event_ids: event_ids.iter().map(String::as_str).collect(),
+            incident_ids,
             delivery_id: &delivery_id,
             queued,
             dropped: event_ids.len() - queued,
         },
     ))
+}
+
+/// Query parameters `GET /api/v1/incidents` accepts.
+const INCIDENT_PARAMS: [&str; 5] = ["source", "severity", "since", "limit", "before"];
+
+fn parse_since(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Some(at.with_timezone(&chrono::Utc));
+    }
+    value
+        .parse::<i64>()
+        .ok()
+        .and_then(|secs| chrono::DateTime::<chrono::Utc>::from_timestamp(secs, 0))
+}
+
+/// Parses the query string of `GET /api/v1/incidents`; the error names the bad parameter.
+pub(crate) fn incident_query(raw: Option<&str>) -> Result<crate::db::IncidentQuery, ApiError> {
+    use crate::db::{parse_cursor, parse_severity, IncidentQuery, MAX_LIMIT};
+    let mut query = IncidentQuery::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let name = name.into_owned();
+        if !INCIDENT_PARAMS.contains(&name.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter '{name}': expected {}",
+                INCIDENT_PARAMS.join(", ")
+            )));
+        }
+        if seen.contains(&name) {
+            return Err(ApiError::bad_request(format!(
+                "query parameter '{name}' given twice: give it once"
+            )));
+        }
+        let value = value.trim().to_string();
+        match name.as_str() {
+            "source" => {
+                query.source = Some(value.parse::<Source>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "invalid source '{value}': expected one of github, gitlab, alertmanager, pagerduty, datadog"
+                    ))
+                })?)
+            }
+            "severity" => {
+                query.severity = Some(parse_severity(&value).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid severity '{value}': expected one of info, warning, error, critical"
+                    ))
+                })?)
+            }
+            "since" => {
+                query.since = Some(parse_since(&value).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid since '{value}': expected an RFC 3339 time (2026-12-01T18:00:00Z) or unix seconds"
+                    ))
+                })?)
+            }
+            "limit" => {
+                query.limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "invalid limit '{value}': expected a whole number from 1 to {MAX_LIMIT}"
+                        ))
+                    })?
+            }
+            _ => {
+                query.before = Some(parse_cursor(&value).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid before '{value}': expected the next_before of an earlier page"
+                    ))
+                })?)
+            }
+        }
+        seen.push(name);
+    }
+    Ok(query)
+}
+
+fn no_store() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this service keeps no incidents (no database configured)",
+    )
+}
+
+fn db_unavailable(state: &AppState, e: &crate::db::DbError) -> ApiError {
+    state.inner.metrics.db_error("query");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the incident database is unavailable: {e}"),
+    )
+}
+
+#[derive(Serialize)]
+struct IncidentPage<'a> {
+    incidents: &'a [crate::db::Incident],
+    /// Pass as `before` for the next (older) page; null on the last page.
+    next_before: Option<String>,
+}
+
+/// `GET /api/v1/incidents?source=&severity=&since=&limit=&before=`: newest first.
+pub(crate) async fn incidents(State(state): State<AppState>, uri: Uri) -> Response {
+    let query = match incident_query(uri.query()) {
+        Ok(query) => query,
+        Err(e) => return e.into_response(),
+    };
+    let Some(store) = state.inner.store.as_ref() else {
+        return no_store().into_response();
+    };
+    match store.list(&query).await {
+        Ok(list) => {
+            let next_before = (list.len() == query.limit as usize)
+                .then(|| list.last().map(crate::db::Incident::cursor))
+                .flatten();
+            json_value(
+                StatusCode::OK,
+                &IncidentPage {
+                    incidents: &list,
+                    next_before,
+                },
+            )
+        }
+        Err(e) => db_unavailable(&state, &e).into_response(),
+    }
+}
+
+/// `GET /api/v1/incidents/{id}`.
+pub(crate) async fn incident(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let id = match path {
+        Ok(Path(id)) => id,
+        Err(rejection) => {
+            return ApiError::new(rejection.status(), rejection.body_text()).into_response()
+        }
+    };
+    let Some(store) = state.inner.store.as_ref() else {
+        return no_store().into_response();
+    };
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return ApiError::bad_request(format!(
+            "invalid incident id '{}': expected the hexadecimal id given in the webhook answer (incident_ids)",
+            id.chars().take(80).collect::<String>()
+        ))
+        .into_response();
+    }
+    match store.get(&id).await {
+        Ok(Some(incident)) => json_value(StatusCode::OK, &incident),
+        Ok(None) => {
+            ApiError::not_found(format!("no incident '{id}' (not triaged yet, or unknown)"))
+                .into_response()
+        }
+        Err(e) => db_unavailable(&state, &e).into_response(),
+    }
 }

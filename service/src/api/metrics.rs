@@ -13,7 +13,7 @@ use crate::webhook::Source;
 
 /// Routes known at startup, in the label form axum reports (`MatchedPath`). Anything else is
 /// labelled [`UNMATCHED_ROUTE`].
-pub const ROUTES: [&str; 7] = [
+pub const ROUTES: [&str; 9] = [
     "/",
     "/health",
     "/metrics",
@@ -21,6 +21,8 @@ pub const ROUTES: [&str; 7] = [
     "/api/v1/webhooks/status",
     "/api/v1/webhooks/unmodelled",
     "/api/v1/webhooks/{source}",
+    "/api/v1/incidents",
+    "/api/v1/incidents/{id}",
 ];
 
 /// Route label of requests that matched no route (404 fallback).
@@ -93,6 +95,13 @@ pub struct Metrics {
     pub(crate) agent_retries: IntCounter,
     pub(crate) agent_replayed: IntCounter,
     pub(crate) dedupe_skipped: IntCounter,
+    /// Database operations that failed, by operation (`insert`, `query`, `ping`).
+    pub(crate) db_errors: IntCounterVec,
+    pub(crate) incidents_written: IntCounter,
+    pub(crate) incident_write_retries: IntCounter,
+    pub(crate) db_reachable: IntGauge,
+    pub(crate) db_connections: IntGauge,
+    pub(crate) db_connections_idle: IntGauge,
 }
 
 /// Index of `source` in [`Source::ALL`].
@@ -192,6 +201,43 @@ impl Metrics {
             "Webhook deliveries accepted without a dedupe check because the cache was unavailable (fail open)",
         )?;
 
+        let db_errors = IntCounterVec::new(
+            Opts::new(
+                "aiops_db_errors_total",
+                "Incident database operations that failed, by operation (insert, query, ping)",
+            ),
+            &["op"],
+        )?;
+        for op in ["insert", "query", "ping"] {
+            db_errors.with_label_values(&[op]);
+        }
+        let incidents_written = IntCounter::new(
+            "aiops_incidents_written_total",
+            "Incidents written to the database",
+        )?;
+        let incident_write_retries = IntCounter::new(
+            "aiops_incident_write_retries_total",
+            "Triaged events put back in the queue because their incident could not be written",
+        )?;
+        let db_reachable = IntGauge::new(
+            "aiops_db_reachable",
+            "1 when the last background database ping succeeded, else 0",
+        )?;
+        let db_connections = IntGauge::new(
+            "aiops_db_connections",
+            "Database connections open in the pool (idle or in use)",
+        )?;
+        let db_connections_idle = IntGauge::new(
+            "aiops_db_connections_idle",
+            "Database connections open in the pool and idle",
+        )?;
+        registry.register(Box::new(db_errors.clone()))?;
+        registry.register(Box::new(incidents_written.clone()))?;
+        registry.register(Box::new(incident_write_retries.clone()))?;
+        registry.register(Box::new(db_reachable.clone()))?;
+        registry.register(Box::new(db_connections.clone()))?;
+        registry.register(Box::new(db_connections_idle.clone()))?;
+
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(webhooks_vec.clone()))?;
@@ -258,6 +304,12 @@ impl Metrics {
             agent_retries,
             agent_replayed,
             dedupe_skipped,
+            db_errors,
+            incidents_written,
+            incident_write_retries,
+            db_reachable,
+            db_connections,
+            db_connections_idle,
         })
     }
 
@@ -310,6 +362,16 @@ impl Metrics {
             .inc();
         self.unmodelled_kept
             .set(i64::try_from(kept).unwrap_or(i64::MAX));
+    }
+
+    /// Counts one failed database operation (`insert`, `query` or `ping`).
+    pub fn db_error(&self, op: &str) {
+        self.db_errors.with_label_values(&[op]).inc();
+    }
+
+    /// Failed database operations of kind `op` so far.
+    pub fn db_errors(&self, op: &str) -> u64 {
+        self.db_errors.with_label_values(&[op]).get()
     }
 
     /// Prometheus text exposition format (version 0.0.4).

@@ -10,7 +10,10 @@
 //! - `GET /api/v1/llm/providers`: the configured LLM providers;
 //! - `GET /api/v1/webhooks/status`: per-source delivery counters, unmodelled deliveries by kind;
 //! - `GET /api/v1/webhooks/unmodelled`: the kept unmodelled deliveries (raw JSON), newest first;
-//! - `POST /api/v1/webhooks/{source}`: verify → parse → dedupe → hand to the triage agent.
+//! - `POST /api/v1/webhooks/{source}`: verify → parse → dedupe → hand to the triage agent;
+//! - `GET /api/v1/incidents?source=&severity=&since=&limit=&before=`: incidents newest first
+//!   (400 naming a bad parameter; 503 without a database or when it is down);
+//! - `GET /api/v1/incidents/{id}`: one incident (ids are in the webhook answer's `incident_ids`).
 
 mod error;
 mod handlers;
@@ -46,6 +49,8 @@ pub fn app(state: AppState) -> Router {
             get(handlers::webhooks_unmodelled),
         )
         .route("/api/v1/webhooks/{source}", post(handlers::webhook))
+        .route("/api/v1/incidents", get(handlers::incidents))
+        .route("/api/v1/incidents/{id}", get(handlers::incident))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -17,6 +17,7 @@ use crate::agent::TriageAgent;
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::memory::MemoryCache;
 use crate::cache::Cache;
+use crate::db::IncidentStore;
 use crate::llm::mock::MockProvider;
 use crate::llm::{LatencyModel, LlmProvider, ProviderInfo};
 use crate::queue::{self, QueueConfig, TriageQueue};
@@ -133,6 +134,9 @@ pub(crate) struct Inner {
     pub(crate) providers: Vec<ProviderInfo>,
     pub(crate) agent: Arc<TriageAgent>,
     pub(crate) queue: TriageQueue,
+    /// Where incidents are written; `None`: not persisted, the incidents API answers 503.
+    pub(crate) store: Option<Arc<IncidentStore>>,
+    pub(crate) db_reachable: Arc<AtomicBool>,
     pub(crate) metrics: Arc<Metrics>,
     sources: [SourceCounters; 5],
     pub(crate) dedupe_ttl: Duration,
@@ -165,9 +169,17 @@ pub struct AppStateBuilder {
     retry_base: Duration,
     retry_max: Duration,
     llm_breaker: BreakerConfig,
+    store: Option<Arc<IncidentStore>>,
 }
 
 impl AppStateBuilder {
+    /// The incidents database: each triaged event becomes an incident there, served by
+    /// `GET /api/v1/incidents`. Default: none (incidents are not kept; that API answers 503).
+    pub fn store(mut self, store: Arc<IncidentStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// The cache used for dedupe and by the agent. Default: in-process memory cache.
     pub fn cache(mut self, cache: Arc<dyn Cache>) -> Self {
         self.cache = Some(cache);
@@ -277,6 +289,7 @@ impl AppStateBuilder {
                 "llm_providers": "/api/v1/llm/providers",
                 "webhooks_status": "/api/v1/webhooks/status",
                 "webhooks_unmodelled": "/api/v1/webhooks/unmodelled",
+                "incidents": "/api/v1/incidents",
                 "webhooks": Source::ALL
                     .iter()
                     .map(|s| format!("/api/v1/webhooks/{}", s.as_str()))
@@ -291,8 +304,9 @@ impl AppStateBuilder {
 
         let queue = {
             let _enter = runtime.enter();
-            TriageQueue::start(
+            TriageQueue::start_with_store(
                 agent.clone(),
+                self.store.clone(),
                 metrics.clone(),
                 QueueConfig {
                     capacity: self.agent_queue,
@@ -309,6 +323,16 @@ impl AppStateBuilder {
             Arc::downgrade(&metrics),
             self.health_interval,
         ));
+        let db_reachable = Arc::new(AtomicBool::new(true));
+        metrics.db_reachable.set(i64::from(self.store.is_some()));
+        if let Some(store) = &self.store {
+            runtime.spawn(db_pinger(
+                Arc::downgrade(store),
+                Arc::downgrade(&db_reachable),
+                Arc::downgrade(&metrics),
+                self.health_interval,
+            ));
+        }
 
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -320,6 +344,8 @@ impl AppStateBuilder {
                 providers,
                 agent,
                 queue,
+                store: self.store,
+                db_reachable,
                 metrics,
                 sources: Default::default(),
                 dedupe_ttl: self.dedupe_ttl,
@@ -350,6 +376,7 @@ impl AppState {
             retry_base: queue::DEFAULT_RETRY_BASE,
             retry_max: queue::DEFAULT_RETRY_MAX,
             llm_breaker: queue::LLM_BREAKER,
+            store: None,
         }
     }
 
@@ -378,6 +405,16 @@ impl AppState {
     /// The triage agent's queue (drained and persisted at shutdown, replayed at start).
     pub fn queue(&self) -> &TriageQueue {
         &self.inner.queue
+    }
+
+    /// The incidents database, if any.
+    pub fn store(&self) -> Option<&Arc<IncidentStore>> {
+        self.inner.store.as_ref()
+    }
+
+    /// Result of the last background database ping (`true` until the first one fails).
+    pub fn db_reachable(&self) -> bool {
+        self.inner.db_reachable.load(Ordering::Relaxed)
     }
 
     /// The metrics served by `/metrics`.
@@ -521,6 +558,41 @@ async fn cache_pinger(
         flag.store(ok, Ordering::Relaxed);
         if let Some(metrics) = metrics.upgrade() {
             metrics.cache_reachable.set(i64::from(ok));
+        }
+    }
+}
+
+/// Pings the database every `interval` (bounded by the pool's acquire timeout) and stores the
+/// result and the pool's connection counts where `/health` and `/metrics` read them. Ends once
+/// the state is dropped.
+async fn db_pinger(
+    store: Weak<IncidentStore>,
+    reachable: Weak<AtomicBool>,
+    metrics: Weak<Metrics>,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timeout = interval.max(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        let Some(db) = store.upgrade() else {
+            break;
+        };
+        let ok = matches!(tokio::time::timeout(timeout, db.ping()).await, Ok(Ok(())));
+        let (open, idle) = db.connections();
+        drop(db);
+        let Some(flag) = reachable.upgrade() else {
+            break;
+        };
+        flag.store(ok, Ordering::Relaxed);
+        if let Some(metrics) = metrics.upgrade() {
+            metrics.db_reachable.set(i64::from(ok));
+            metrics.db_connections.set(i64::from(open));
+            metrics.db_connections_idle.set(i64::from(idle));
+            if !ok {
+                metrics.db_error("ping");
+            }
         }
     }
 }

@@ -29,6 +29,7 @@ impl Service {
             .args(args)
             .env_remove("REDIS_URL")
             .env_remove("AIOPS_DATA_DIR")
+            .env_remove("DATABASE_URL")
             .env_remove("AIOPS_LLM_BASE_URL")
             .env_remove("AIOPS_WEBHOOK_SECRET_ALERTMANAGER")
             .stdout(Stdio::piped())
