@@ -39,6 +39,7 @@ fn history(benchmarks: usize, runs: usize) -> History {
                             median: v,
                             p95: Some(v * 1.5),
                             p99: Some(v * 2.0),
+                            p999: None,
                         },
                         PercentileBasis::PerOperation,
                     )
