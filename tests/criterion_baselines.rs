@@ -145,14 +145,20 @@ fn a_saved_criterion_baseline_keeps_its_own_percentiles() {
         field(branch_line, "p95"),
         "current = second run"
     );
-    let ratio = c.latency_ms.p95.unwrap() / b.latency_ms.p95.unwrap();
+    // The median, not p95: a --quick run's p95 rests on few operations and a neighbour's burst
+    // in the first run can lift it near the second's (CI measured a p95 ratio of 1.23 once).
+    let ratio = c.latency_ms.median / b.latency_ms.median;
     assert!(
-        ratio > 1.3,
-        "a 2x slowdown of every parse shows in p95: ratio {ratio:.2}"
+        ratio > 1.5,
+        "a 2x slowdown of every parse shows in the median: ratio {ratio:.2}"
     );
 
     // `compare` sees the difference (judged even on a busy machine: the slowdown is real).
-    let (code, report) = common::compare(&base, &current, &["--max-disturbance", "100"]);
+    let (code, report) = common::compare(
+        &base,
+        &current,
+        &["--max-disturbance", "100", "--metric", "median"],
+    );
     assert_eq!(code, 1, "{report}");
     let line = report
         .lines()
