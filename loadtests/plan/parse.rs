@@ -152,23 +152,7 @@ mod tests {
 
     #[test]
     fn the_smallest_plan_parses() {
-        let p = parse(
-            r#"
-[[scenario]]
-name = "own-service"
-[[scenario.request]]
-name = "health"
-method = "GET"
-path = "/healthz"
-weight = 3
-[[scenario.request]]
-name = "items"
-method = "GET"
-path = "/api/items.json"
-weight = 1
-"#,
-        )
-        .unwrap();
+        let p = parse(super::super::tests::SMALLEST).unwrap();
         assert_eq!(p.scenario.len(), 1);
         assert_eq!(p.scenario[0].request.len(), 2);
         assert_eq!(

@@ -5,7 +5,8 @@ use aiops_service::webhook::{fixtures, verify, Secrets, Source};
 
 use super::*;
 
-const SMALLEST: &str = r#"
+/// The issue's smallest plan, verbatim (a contract: it must work as written).
+pub(super) const SMALLEST: &str = r#"
 [[scenario]]
 name = "own-service"
 [[scenario.request]]
