@@ -8,6 +8,7 @@
 //! the plan without sending anything.
 
 mod entries;
+mod pacer;
 mod plan;
 mod prepared;
 mod recorder;

@@ -233,7 +233,7 @@ impl Shared {
             return true;
         }
         if due - now <= Duration::from_millis(50) {
-            tokio::time::sleep_until(due.into()).await;
+            crate::pacer::sleep_until(due).await;
             return !self.stopped();
         }
         let notified = self.stop_notify.notified();
@@ -244,7 +244,7 @@ impl Shared {
             return false;
         }
         tokio::select! {
-            () = tokio::time::sleep_until(due.into()) => true,
+            () = crate::pacer::sleep_until(due) => true,
             () = notified => false,
         }
     }
