@@ -171,6 +171,13 @@ struct Cli {
     #[arg(long, value_enum, hide = true)]
     transport: Option<Transport>,
 
+    /// How a request waits for its due time: precise (tokio's timer to 1.5 ms before, then an
+    /// OS-timer thread, then a short spin; the default) or tokio (tokio's 1 ms timer alone, the
+    /// pacing before issue 11's fix: up to ~1 ms of the generator's own lag per request). For
+    /// measuring the generator (scripts/generator-cost).
+    #[arg(long, value_enum, default_value_t = pacer::Pacing::Precise, hide = true)]
+    pacing: pacer::Pacing,
+
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
@@ -228,6 +235,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
+    pacer::set_pacing(cli.pacing);
+    if cli.pacing == pacer::Pacing::Tokio {
+        eprintln!(
+            "note: --pacing tokio: requests wait on tokio's 1 ms timer alone (a measuring mode); up to ~1 ms of each request's latency from its due time is the generator's own lag"
+        );
+    }
     // Bad targets are bad input: refuse them before any load is sent.
     let (targets, targets_file) = match &cli.targets {
         Some(path) => (

@@ -19,6 +19,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,10 +30,31 @@ pub const COARSE_MARGIN: Duration = Duration::from_micros(1_500);
 /// Waits shorter than this yield-spin on the runtime.
 pub const SPIN_BELOW: Duration = Duration::from_micros(60);
 
+/// How slots wait for their due time (`loadtest --pacing`, for measuring the generator).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// tokio's timer, then the precise timer thread, then a yield-spin (the default).
+    Precise,
+    /// tokio's timer alone (1 ms ticks, deadlines rounded up): how the generator paced before
+    /// the precise timer, kept to measure what it bought.
+    Tokio,
+}
+
+static TOKIO_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Choose the pacing for the whole process (before the run starts).
+pub fn set_pacing(pacing: Pacing) {
+    TOKIO_ONLY.store(pacing == Pacing::Tokio, AtomicOrdering::Relaxed);
+}
+
 /// Wait until `due`, returning no earlier and, on an idle machine, a few µs later.
 pub async fn sleep_until(due: Instant) {
     let now = Instant::now();
     if due <= now {
+        return;
+    }
+    if TOKIO_ONLY.load(AtomicOrdering::Relaxed) {
+        tokio::time::sleep_until(due.into()).await;
         return;
     }
     if due - now > COARSE_MARGIN {
