@@ -1,7 +1,19 @@
-//! Building the two sides of an A/B run: the base revision in a git worktree with its own target
-//! folder (seeded with the working tree's compiled dependencies), the head from the working
-//! tree, both with `cargo bench --bench main --no-run`. The base's benchmark executable is
-//! copied to `<target>/ab/bin/<commit>/` and reused by every later run against that commit.
+//! Building the two sides of an A/B run, both with `cargo bench --bench main --no-run`, both in
+//! **one** git worktree at a fixed path, `<target>/ab/src`, with their own target folder
+//! (seeded with the working tree's compiled dependencies): the base checked out at its commit,
+//! the head checked out at `HEAD` with the working tree's uncommitted changes and untracked files
+//! copied in. The base's executable is copied to `<target>/ab/bin/<commit>/` and reused by every
+//! later run against that commit; a clean working tree is `HEAD`, so its head build is that cache.
+//!
+//! Why one path: cargo hashes a workspace crate's source path into its symbol names, and the
+//! linker lays functions out by them. Built in two folders, the same code gave two executables
+//! whose `.text` differed by 64 bytes of alignment, and such layout shifts moved single
+//! benchmarks by several percent for as long as the processes lived (measured: identical code
+//! called 4.8% slower, `agent/triage/cache_hit`, on a quiet machine, in both independent
+//! process pairs). From one path, the same code builds to the same executable, so an A/B of
+//! unchanged code (a docs-only pull request) compares a program with itself. A real code change
+//! can still shift the layout of code it did not touch: that bias is the program's, and the
+//! gate's threshold (3% on the median) is what absorbs it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -182,25 +194,16 @@ fn clean_workspace_crates(dir: &Path, target: &Path) -> Result<(), AbError> {
     Ok(())
 }
 
-/// The base's benchmark executable for `commit`: from the cache, or built in a fresh worktree.
-pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, AbError> {
-    let cached = target
-        .join("ab")
-        .join("bin")
-        .join(commit)
-        .join("bench-main");
-    if cached.is_file() {
-        eprintln!(
-            "ab: base {} already built: {}",
-            crate::metadata::short_commit(commit),
-            cached.display()
-        );
-        return Ok(cached);
-    }
-    let worktree = target.join("ab").join("worktrees").join(commit);
+/// The one folder both sides are built in (see the module's documentation).
+fn build_src(target: &Path) -> PathBuf {
+    target.join("ab").join("src")
+}
+
+/// A fresh checkout of `commit` at `<target>/ab/src` (a worktree left by an interrupted build,
+/// or by the other side, could hold anything).
+fn checkout(root: &Path, target: &Path, commit: &str, what: &str) -> Result<PathBuf, AbError> {
+    let worktree = build_src(target);
     let path = worktree.to_string_lossy().to_string();
-    // A fresh checkout every time a base is built (a worktree left by an interrupted build
-    // could hold anything).
     if worktree.exists() {
         let _ = git(root, &["worktree", "remove", "--force", &path]);
         let _ = std::fs::remove_dir_all(&worktree);
@@ -210,22 +213,66 @@ pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, 
         root,
         &["worktree", "add", "--force", "--detach", &path, commit],
     )
-    .map_err(|e| AbError::Build(format!("base {commit}"), format!("git worktree add: {e}")))?;
+    .map_err(|e| AbError::Build(what.to_string(), format!("git worktree add: {e}")))?;
     if !worktree.join("benches").join("main.rs").is_file() {
         return Err(AbError::NoProtocol(format!(
-            "base {commit} has no benches/main.rs: it predates this benchmark suite"
+            "{what} has no benches/main.rs: it predates this benchmark suite"
         )));
     }
+    Ok(worktree)
+}
+
+/// Build the harness in the checkout at `<target>/ab/src`, with the workspace's own crates
+/// compiled afresh, and copy it to `dest`.
+fn build_checkout(
+    worktree: &Path,
+    target: &Path,
+    what: &str,
+    dest: &Path,
+) -> Result<PathBuf, AbError> {
     let base_target = base_target(target)?;
-    clean_workspace_crates(&worktree, &base_target)?;
-    let built = build_bench(
-        &worktree,
-        &base_target,
-        &format!("base {}", crate::metadata::short_commit(commit)),
-    )?;
-    install(&built, &cached)
-        .map_err(|e| AbError::Build("base".into(), format!("caching {}: {e}", cached.display())))?;
-    Ok(cached)
+    clean_workspace_crates(worktree, &base_target)?;
+    let built = build_bench(worktree, &base_target, what)?;
+    install(&built, dest).map_err(|e| {
+        AbError::Build(what.to_string(), format!("caching {}: {e}", dest.display()))
+    })?;
+    Ok(dest.to_path_buf())
+}
+
+fn cached_binary(target: &Path, commit: &str) -> PathBuf {
+    target
+        .join("ab")
+        .join("bin")
+        .join(commit)
+        .join("bench-main")
+}
+
+/// The base's benchmark executable for `commit`: from the cache, or built at `<target>/ab/src`.
+pub fn base_binary(root: &Path, target: &Path, commit: &str) -> Result<PathBuf, AbError> {
+    let cached = cached_binary(target, commit);
+    if cached.is_file() {
+        eprintln!(
+            "ab: base {} already built: {}",
+            crate::metadata::short_commit(commit),
+            cached.display()
+        );
+        return Ok(cached);
+    }
+    let what = format!("base {}", crate::metadata::short_commit(commit));
+    let worktree = checkout(root, target, commit, &what)?;
+    build_checkout(&worktree, target, &what, &cached)
+}
+
+/// Files in the working tree that git neither tracks nor ignores (new sources not yet added),
+/// relative to `root`.
+fn untracked(root: &Path) -> Result<Vec<PathBuf>, AbError> {
+    let list = git(root, &["ls-files", "--others", "--exclude-standard", "-z"])
+        .map_err(|e| AbError::Build("head".into(), format!("git ls-files: {e}")))?;
+    Ok(list
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect())
 }
 
 /// Copy `from` to `to` through a temporary file and a rename, so that a harness still running
@@ -237,17 +284,88 @@ fn install(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::rename(&tmp, to)
 }
 
-/// The head's benchmark executable, built from the working tree and copied next to the base's
-/// (so a later base build cannot overwrite it while it runs).
+/// The head's benchmark executable: the working tree (HEAD plus its uncommitted changes and
+/// untracked files), built at the same path as the base. A clean working tree is HEAD's commit,
+/// so its executable is the cached one of that commit (built now if it is not cached).
 pub fn head_binary(root: &Path, target: &Path) -> Result<PathBuf, AbError> {
-    let built = build_bench(root, target, "head (working tree)")?;
-    let copy = target
+    let (head, dirty) = head_state(root);
+    let head = head.ok_or_else(|| {
+        AbError::Build(
+            "head".into(),
+            "the repository has no HEAD commit; commit something first".into(),
+        )
+    })?;
+    let extra = untracked(root)?;
+    if !dirty && extra.is_empty() {
+        eprintln!(
+            "ab: the working tree is HEAD {} unchanged: B is that commit's build",
+            crate::metadata::short_commit(&head)
+        );
+        return base_binary(root, target, &head);
+    }
+    let what = "head (working tree)";
+    let worktree = checkout(root, target, &head, what)?;
+    // The uncommitted changes as git sees them (binary-safe), then the untracked files.
+    let diff = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["diff", "HEAD", "--binary"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| AbError::Build(what.into(), format!("cannot run git diff: {e}")))?;
+    if !diff.status.success() {
+        return Err(AbError::Build(
+            what.into(),
+            format!(
+                "git diff HEAD: {}",
+                String::from_utf8_lossy(&diff.stderr).trim()
+            ),
+        ));
+    }
+    if !diff.stdout.is_empty() {
+        let mut apply = Command::new("git")
+            .arg("-C")
+            .arg(&worktree)
+            .args(["apply", "--binary", "--whitespace=nowarn", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| AbError::Build(what.into(), format!("cannot run git apply: {e}")))?;
+        {
+            use std::io::Write;
+            let mut stdin = apply.stdin.take().expect("piped stdin");
+            stdin
+                .write_all(&diff.stdout)
+                .map_err(|e| AbError::Build(what.into(), format!("git apply: {e}")))?;
+        }
+        let out = apply
+            .wait_with_output()
+            .map_err(|e| AbError::Build(what.into(), format!("git apply: {e}")))?;
+        if !out.status.success() {
+            return Err(AbError::Build(
+                what.into(),
+                format!(
+                    "applying the working tree's changes to a checkout of HEAD failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
+        }
+    }
+    for rel in &extra {
+        let (from, to) = (root.join(rel), worktree.join(rel));
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| AbError::Io(format!("creating {}: {e}", parent.display())))?;
+        }
+        std::fs::copy(&from, &to).map_err(|e| {
+            AbError::Io(format!("copying {} to the build: {e}", from.display()))
+        })?;
+    }
+    let dest = target
         .join("ab")
         .join("bin")
         .join("head")
         .join("bench-main");
-    install(&built, &copy).map_err(|e| {
-        AbError::Build("head".into(), format!("copying to {}: {e}", copy.display()))
-    })?;
-    Ok(copy)
+    build_checkout(&worktree, target, what, &dest)
 }

@@ -9,8 +9,9 @@ use super::{report, AbError, AbOptions};
 /// How verdicts are decided, for `--help`.
 pub const AB_HELP: &str = "\
 How it works:
-  A is BASE_REV, built in a cached git worktree (<target>/ab/worktrees/<commit>; the built
-  harness is kept in <target>/ab/bin/<commit> and reused); B is the working tree. Both run the
+  A is BASE_REV, B the working tree (HEAD plus uncommitted changes and untracked files), both
+  built in one git worktree at one path, <target>/ab/src, so unchanged code gives the same
+  executable (A's harness is kept in <target>/ab/bin/<commit> and reused). Both run the
   criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
   slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
   B A, ...). The whole run is made --passes times, each time with freshly started harnesses. Every operation is timed into an HDR histogram. Both harnesses run with
