@@ -95,10 +95,16 @@ fn open_seeded(
     rows: u64,
     pool_size: u32,
 ) -> Result<IncidentStore, String> {
-    if backend == Backend::Sqlite {
-        std::fs::create_dir_all(bench_dir())
-            .map_err(|e| format!("cannot create {}: {e}", bench_dir().display()))?;
-    }
+    std::fs::create_dir_all(bench_dir())
+        .map_err(|e| format!("cannot create {}: {e}", bench_dir().display()))?;
+    // One process at a time checks, seeds or cleans a table: `aiops-bench ab` runs two harnesses
+    // side by side, and two seeding one table at once (or one deleting the other's rows) made
+    // one side fail and the A/B lose step.
+    let lock_path = bench_dir().join(format!("seed-{}-{rows}.lock", backend.as_str()));
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     rt.block_on(async {
         let store = IncidentStore::connect(&config(backend, rows, pool_size))
             .await
@@ -232,6 +238,13 @@ fn sequential(c: &mut Criterion, backend: Backend) {
                 if mode().test {
                     panic!("{reason}");
                 }
+                // Said per benchmark, so an A/B stays in step and reports why.
+                let names: Vec<String> =
+                    ["insert_incident", "query_recent", "query_by_fingerprint"]
+                        .iter()
+                        .map(|op| format!("db/{op}/{variant}"))
+                        .collect();
+                support::skip_all(&names, &reason);
                 continue;
             }
         };
@@ -323,6 +336,11 @@ fn concurrent(c: &mut Criterion) {
                 panic!("postgres database not usable: {e}");
             }
             eprintln!("error: postgres database not usable: {e}");
+            let names: Vec<String> = LEVELS
+                .iter()
+                .map(|n| format!("db/concurrent_insert/{n}"))
+                .collect();
+            support::skip_all(&names, &format!("postgres database not usable: {e}"));
             return;
         }
     };

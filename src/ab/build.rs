@@ -358,9 +358,8 @@ pub fn head_binary(root: &Path, target: &Path) -> Result<PathBuf, AbError> {
             std::fs::create_dir_all(parent)
                 .map_err(|e| AbError::Io(format!("creating {}: {e}", parent.display())))?;
         }
-        std::fs::copy(&from, &to).map_err(|e| {
-            AbError::Io(format!("copying {} to the build: {e}", from.display()))
-        })?;
+        std::fs::copy(&from, &to)
+            .map_err(|e| AbError::Io(format!("copying {} to the build: {e}", from.display())))?;
     }
     let dest = target
         .join("ab")
