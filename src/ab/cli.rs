@@ -39,7 +39,7 @@ Verdicts, per benchmark:
   says so.
 Exit codes: 0 no regression, 1 regression, 2 bad input or a failed build, 3 inconclusive.
 Examples:
-  aiops-bench ab origin/main                        the whole suite (about 5 minutes here)
+  aiops-bench ab origin/main                        the whole suite (6 to 8 minutes here)
   aiops-bench ab HEAD --filter '^webhook/parse'     a few benchmarks, under 2 minutes
   aiops-bench ab HEAD --env-b AIOPS_INJECT_SLOWDOWN=webhook.parse:5   prove the gate
   aiops-bench ab origin/main --profile              and, on a regression, where the time went:
