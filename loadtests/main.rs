@@ -557,9 +557,6 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     if let Some(t) = embedded.take() {
         target_problem = t.stop();
     }
-    if workflow_run && cli.url.is_none() {
-        workflow::remove_data_dir(&embedded_options);
-    }
     if let Some(p) = &target_problem {
         eprintln!("warning: {p}");
     }

@@ -60,6 +60,8 @@ pub struct EmbeddedOptions {
     pub data_dir: Option<std::path::PathBuf>,
     /// PostgreSQL URL of the incidents database.
     pub database_url: Option<String>,
+    /// Remove `data_dir` once the service stopped (a temporary directory made for the run).
+    pub remove_data_dir: bool,
 }
 
 const ENV_SERVE_LLM_LATENCY_MS: &str = "AIOPS_LOADTEST_SERVE_LLM_LATENCY_MS";
@@ -69,6 +71,8 @@ const ENV_SERVE_DATABASE_URL: &str = "AIOPS_LOADTEST_SERVE_DATABASE_URL";
 /// The reference service running as a child process.
 pub struct EmbeddedTarget {
     child: Child,
+    /// Removed once the service stopped.
+    remove_dir: Option<std::path::PathBuf>,
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
 }
@@ -172,6 +176,7 @@ impl EmbeddedTarget {
         Ok(EmbeddedTarget {
             base_url: rest.trim_end_matches('/').to_string(),
             child,
+            remove_dir: options.data_dir.clone().filter(|_| options.remove_data_dir),
         })
     }
 
@@ -220,6 +225,14 @@ impl Drop for EmbeddedTarget {
         if self.exited().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if let Some(dir) = self.remove_dir.take() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!(
+                    "warning: could not remove the embedded service's data directory {}: {e}",
+                    dir.display()
+                );
+            }
         }
     }
 }

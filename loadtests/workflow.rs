@@ -88,8 +88,7 @@ pub fn selected(only: Option<&str>, plan_has: impl Fn(&str) -> bool) -> bool {
 /// The embedded service of a workflow run: incidents in PostgreSQL when `DATABASE_URL` is set
 /// (as `aiops-service` does; its connections named `aiops-service-loadtest-<pid>` so that
 /// `pg_stat_activity` counts only them), else SQLite in a fresh temporary data directory
-/// (removed at the end by [`remove_data_dir`]); the mock LLM at `--llm-latency-ms` (0 by
-/// default).
+/// (removed when the service stopped); the mock LLM at `--llm-latency-ms` (0 by default).
 pub fn embedded_options(args: &WorkflowArgs) -> anyhow::Result<EmbeddedOptions> {
     let dir = std::env::temp_dir().join(format!("aiops-loadtest-workflow-{}", std::process::id()));
     if dir.exists() {
@@ -113,6 +112,7 @@ pub fn embedded_options(args: &WorkflowArgs) -> anyhow::Result<EmbeddedOptions> 
         llm_latency_ms: Some(args.llm_latency_ms.unwrap_or(0)),
         data_dir: Some(dir),
         database_url,
+        remove_data_dir: true,
     })
 }
 
@@ -123,19 +123,6 @@ pub fn embedded_application_name() -> String {
         aiops_service::db::PG_APPLICATION_NAME,
         std::process::id()
     )
-}
-
-/// Removes the temporary data directory of [`embedded_options`] (best effort, after the
-/// service stopped).
-pub fn remove_data_dir(options: &EmbeddedOptions) {
-    if let Some(dir) = &options.data_dir {
-        if let Err(e) = std::fs::remove_dir_all(dir) {
-            eprintln!(
-                "warning: could not remove the workflow's data directory {}: {e}",
-                dir.display()
-            );
-        }
-    }
 }
 
 /// What a workflow run needs.
@@ -610,8 +597,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Outcome> {
         Ok(b) => out.benchmarks.push(b),
         Err(s) => out.skipped.push(s),
     }
+    let posts = out.benchmarks.iter().find(|b| b.name == ENTRY).cloned();
     print_summary(
         plan,
+        posts.as_ref(),
         &shared.counters,
         e2e_latency.as_ref(),
         &window,
@@ -726,6 +715,7 @@ fn ms(v: Option<f64>) -> String {
 #[allow(clippy::too_many_arguments)] // one part of the summary each
 fn print_summary(
     plan: &Plan,
+    posts: Option<&Benchmark>,
     c: &Counters,
     e2e: Option<&LatencyMs>,
     window: &LatencyRecord,
@@ -752,6 +742,17 @@ fn print_summary(
         get(&c.post_failed),
         get(&c.no_incident_id)
     );
+    if let Some(p) = posts {
+        let l = &p.latency_ms;
+        println!(
+            "POST latency     : p50 {} | p95 {} | p99 {} | max {}; from due time p95 {}",
+            ms(Some(l.median)),
+            ms(l.p95),
+            ms(l.p99),
+            ms(Some(l.max)),
+            ms(p.latency_from_due_ms.and_then(|d| d.p95))
+        );
+    }
     let pending = accepted.saturating_sub(visible + lost);
     println!(
         "Incidents        : {visible} visible, {lost} lost (not visible within {} s){}",
