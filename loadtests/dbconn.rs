@@ -131,9 +131,17 @@ impl DbFigures {
             parts.push(format!("pg_stat_activity not read: {problem}"));
         }
         if parts.is_empty() {
-            "no figure (the target's /health stopped reporting its database)".to_string()
+            format!(
+                "no figure in {} sample(s) (the target's /health did not report its pool)",
+                self.samples
+            )
         } else {
-            parts.join("; ")
+            format!(
+                "{} ({} samples, every {} ms)",
+                parts.join("; "),
+                self.samples,
+                INTERVAL.as_millis()
+            )
         }
     }
 }

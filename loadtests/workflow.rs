@@ -9,7 +9,7 @@
 //!   true visibility time: the incident became visible somewhere between the moment the last
 //!   unsuccessful poll was sent (its read did not see it) and the moment the 200 arrived. That
 //!   window (at most one poll interval plus one GET round trip) is measured for every incident
-//!   and reported (p50, p95, max); the poll interval is `--poll-interval-ms` (default 5 ms).
+//!   and reported (p50, p95, max); the poll interval is `--poll-interval-ms` (default 2 ms).
 //!   A poll answered 404, 5xx or not at all counts as "not visible yet".
 //! - **lost**: accepted (the answer says `queued`) but not visible `--lost-after` seconds after
 //!   the POST was sent; the entry's `error_count` (the target "no accepted incident lost" wants
@@ -54,7 +54,7 @@ const POST_KIND: &str = "POST /api/v1/webhooks/github";
 /// How often the agent queue is sampled.
 const QUEUE_SAMPLE: Duration = Duration::from_millis(250);
 /// Default of `--poll-interval-ms`.
-pub const DEFAULT_POLL_MS: u64 = 5;
+pub const DEFAULT_POLL_MS: u64 = 2;
 
 /// Flags of the workflow (and of the embedded service's mock LLM).
 #[derive(Debug, Clone, clap::Args)]
