@@ -106,7 +106,7 @@ pub struct DbConfig {
     /// returns before its WAL record reaches the disk, so a crash of the database server or
     /// of the machine (not of the service) can lose the last commits (PostgreSQL: at most
     /// about three `wal_writer_delay`s, 600 ms by default); nothing is ever corrupted or half
-    /// written. See service/README.md, "Durability of incident writes".
+    /// written. See README.md, "Durability of incident writes".
     pub synchronous_commit: bool,
 }
 
