@@ -81,11 +81,7 @@ impl EmbeddedTarget {
     /// Start `current_exe --serve-reference 127.0.0.1:0` in its own process group (so a Ctrl-C
     /// at the terminal reaches only the load tester, which then stops the service itself) and
     /// wait for its listening line.
-    pub fn spawn(secrets: &WebhookSecrets) -> anyhow::Result<Self> {
-        Self::spawn_with(secrets, &EmbeddedOptions::default())
-    }
-
-    /// [`Self::spawn`] with `options`.
+    /// `options` set what the child runs with beyond the defaults.
     pub fn spawn_with(secrets: &WebhookSecrets, options: &EmbeddedOptions) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()
             .context("cannot find this executable to start the embedded reference service")?;
