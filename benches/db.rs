@@ -3,6 +3,11 @@
 //!
 //! - `db/insert_incident/{sqlite,postgres}`: one incident written (`INSERT ... ON CONFLICT DO
 //!   NOTHING`, four indexes maintained) into the 1M-row table; `..._10k`: into the 10k-row table.
+//!   As the service writes them: the commit does not wait for the disk flush (PostgreSQL
+//!   `synchronous_commit = off`, SQLite `synchronous = NORMAL`, see `DbConfig::synchronous_commit`).
+//!   `..._sync_commit` (1M rows): the same with a disk flush per commit (`synchronous_commit =
+//!   on`, `synchronous = FULL`, `aiops-service --db-synchronous-commit on`), the cost of that
+//!   durability.
 //! - `db/query_recent/{sqlite,postgres}`: the newest 50 (`GET /api/v1/incidents`'s query,
 //!   `ORDER BY created_at DESC, id DESC LIMIT 50` over the `(created_at, id)` index) of 1M rows;
 //!   `..._10k`: of 10k rows.
@@ -212,6 +217,7 @@ fn names(backend: Backend) -> Vec<String> {
             names.push(format!("db/{op}/{}{suffix}", backend.as_str()));
         }
     }
+    names.push(sync_commit_name(backend));
     if backend == Backend::Postgres {
         for n in LEVELS {
             names.push(format!("db/concurrent_insert/{n}"));
@@ -220,12 +226,20 @@ fn names(backend: Backend) -> Vec<String> {
     names
 }
 
+/// `db/insert_incident/{backend}_sync_commit`.
+fn sync_commit_name(backend: Backend) -> String {
+    format!("db/insert_incident/{}_sync_commit", backend.as_str())
+}
+
 fn sequential(c: &mut Criterion, backend: Backend) {
     for (suffix, size) in SIZES {
         let variant = format!("{}{suffix}", backend.as_str());
-        let wanted = ["insert_incident", "query_recent", "query_by_fingerprint"]
-            .iter()
-            .any(|op| mode().may_select(&format!("db/{op}/{variant}")));
+        // The 1M-row table also serves the insert with a disk flush per commit.
+        let sync_commit = suffix.is_empty() && mode().may_select(&sync_commit_name(backend));
+        let wanted = sync_commit
+            || ["insert_incident", "query_recent", "query_by_fingerprint"]
+                .iter()
+                .any(|op| mode().may_select(&format!("db/{op}/{variant}")));
         if !wanted {
             continue;
         }
@@ -310,6 +324,38 @@ fn sequential(c: &mut Criterion, backend: Backend) {
                 call.finish()
             })
         });
+        if sync_commit {
+            let durable = DbConfig {
+                synchronous_commit: true,
+                ..config(backend, rows, 1)
+            };
+            match local_runtime().block_on(IncidentStore::connect(&durable)) {
+                Ok(durable) => {
+                    let id = format!("insert_incident/{variant}_sync_commit");
+                    let probe = Probe::new(format!("db/{id}"), WARM_UP);
+                    support::bench(&mut group, &id, probe, |probe, iters| {
+                        local_runtime().block_on(async {
+                            let mut call = probe.call();
+                            for _ in 0..iters {
+                                let incident = fresh_incident();
+                                let start = Instant::now();
+                                let result = durable.insert(&incident).await;
+                                call.result(start.elapsed(), &result);
+                            }
+                            call.finish()
+                        })
+                    });
+                    local_runtime().block_on(durable.close());
+                }
+                Err(e) => {
+                    let reason = format!("{} database not usable: {e}", backend.as_str());
+                    eprintln!("error: {reason}");
+                    if mode().test {
+                        panic!("{reason}");
+                    }
+                }
+            }
+        }
         group.finish();
         let _ = local_runtime().block_on(store.delete_newer_than(SEED_NEWEST_MS));
         local_runtime().block_on(store.close());

@@ -7,6 +7,7 @@
 //! when a threshold is breached (2 on bad input or an unreachable target). `--check` validates
 //! the plan without sending anything.
 
+mod dbconn;
 mod entries;
 mod pacer;
 mod plan;
@@ -18,6 +19,7 @@ mod scenarios;
 mod selfcheck;
 mod target;
 mod transport;
+mod workflow;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -124,9 +126,13 @@ struct Cli {
     check: bool,
 
     /// Run only one scenario of the plan, by short name or name (built-in: health, mixed,
-    /// webhooks).
+    /// webhooks), or `workflow`: signed webhooks at the rate, each followed until its incident
+    /// is visible through GET /api/v1/incidents/{id} (see loadtests/README.md).
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
+
+    #[command(flatten)]
+    workflow: workflow::WorkflowArgs,
 
     /// Result file (unified aiops-bench format).
     #[arg(long, value_name = "FILE", default_value = "load_results.json")]
@@ -275,7 +281,13 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         None => Plan::builtin(&lookup),
     }
     .map_err(|e| UsageError(e.to_string()))?;
+    let workflow_run = workflow::selected(cli.only.as_deref(), |name| {
+        plan.scenarios
+            .iter()
+            .any(|s| s.slug == name || s.name == name)
+    });
     let scenarios: Vec<std::sync::Arc<plan::Scenario>> = match &cli.only {
+        _ if workflow_run => Vec::new(),
         None => plan
             .scenarios
             .iter()
@@ -291,9 +303,10 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
             None => {
                 let names: Vec<&str> = plan.scenarios.iter().map(|s| s.slug.as_str()).collect();
                 return Err(UsageError(format!(
-                    "--only {only}: the plan {} has no such scenario; choose one of {}",
+                    "--only {only}: the plan {} has no such scenario; choose one of {}, or {}",
                     plan.origin,
-                    names.join(", ")
+                    names.join(", "),
+                    workflow::NAME
                 ))
                 .into());
             }
@@ -316,10 +329,19 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     targets.errors.extend(from_plan.errors);
 
     // The target.
+    let embedded_options = match (&cli.url, workflow_run) {
+        (Some(_), _) => target::EmbeddedOptions::default(),
+        (None, true) => workflow::embedded_options(&cli.workflow)
+            .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?,
+        (None, false) => target::EmbeddedOptions {
+            llm_latency_ms: cli.workflow.llm_latency_ms,
+            ..Default::default()
+        },
+    };
     let (base_url, mut embedded) = match &cli.url {
         Some(url) => (url.clone(), None),
         None => {
-            let target = EmbeddedTarget::spawn(&secrets)
+            let target = EmbeddedTarget::spawn_with(&secrets, &embedded_options)
                 .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
             (target.base_url.clone(), Some(target))
         }
@@ -377,6 +399,7 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let workflow_title = [workflow::TITLE];
     report::header(
         &format!("{:?}", cli.scenario).to_lowercase(),
         &base_url,
@@ -386,10 +409,14 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         rps,
         users,
         &plan.origin,
-        &scenarios
-            .iter()
-            .map(|s| s.title.as_str())
-            .collect::<Vec<_>>(),
+        &if workflow_run {
+            workflow_title.to_vec()
+        } else {
+            scenarios
+                .iter()
+                .map(|s| s.title.as_str())
+                .collect::<Vec<_>>()
+        },
         target_info.as_ref(),
         workers,
         &checks,
@@ -417,6 +444,16 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     }
 
     let sampler = monitored_pid.map(resources::Sampler::start);
+    // Database connections, when the target reports a database.
+    let db_probe = target_info
+        .as_ref()
+        .and_then(|t| t.database.as_deref())
+        .map(|backend| {
+            dbconn::DbProbe::start(
+                &base_url,
+                dbconn::pg_target(backend, embedded_options.database_url.as_deref()),
+            )
+        });
     // The target's CPU is part of the measurement, not a disturbance; without its pid a local
     // target could not be told from a busy neighbour, so no disturbance is recorded then.
     if let Some(pid) = monitored_pid {
@@ -498,7 +535,38 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let mut workflow_problems: Vec<String> = Vec::new();
+    if workflow_run && !interrupted {
+        let cpu = aiops_bench::disturbance::CpuProbe::start();
+        let outcome = workflow::run(&workflow::Plan {
+            base_url: base_url.clone(),
+            rps,
+            duration_s,
+            warmup_s: cli.warmup,
+            timeout: Duration::from_secs(cli.timeout),
+            github_secret: secrets.github.clone(),
+            poll_interval: Duration::from_millis(cli.workflow.poll_interval_ms),
+            lost_after: Duration::from_secs(cli.workflow.lost_after),
+        })
+        .await?;
+        let disturbance = monitored_pid.and(cpu.finish());
+        let mut entries = outcome.entries;
+        for entry in &mut entries.benchmarks {
+            entry.disturbance = disturbance;
+        }
+        if let Some(line) = disturbance.and_then(|d| d.busy_warning("the workflow")) {
+            eprintln!("{line}");
+        }
+        all.extend(entries);
+        workflow_problems = outcome.problems;
+        interrupted = outcome.interrupted;
+    }
+
     let resources = sampler.map(resources::Sampler::finish);
+    let db_figures = match db_probe {
+        Some(probe) => Some(probe.finish().await),
+        None => None,
+    };
     let mut target_problem = None;
     if let Some(t) = embedded.take() {
         target_problem = t.stop();
@@ -506,7 +574,14 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     if let Some(p) = &target_problem {
         eprintln!("warning: {p}");
     }
+    let resources = match &db_figures {
+        Some(f) => f.merge_into(resources),
+        None => resources,
+    };
     report::resources(resources.as_ref(), monitored_pid.is_some());
+    if let Some(f) = &db_figures {
+        println!("DB connections   : {}", f.line());
+    }
 
     // Result file.
     if all.is_empty() {
@@ -542,7 +617,10 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     }
     // One implementation of the rules: the library's check of the result just written.
     let outcomes = aiops_bench::targets::check(&targets, &results);
-    let problems: Vec<String> = target_problem.into_iter().collect();
+    let problems: Vec<String> = target_problem
+        .into_iter()
+        .chain(workflow_problems)
+        .collect();
     Ok(report::verdict(
         &targets_file,
         &outcomes,

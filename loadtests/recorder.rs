@@ -404,6 +404,7 @@ fn timeseries(seconds: &[Second]) -> Vec<TimeseriesPoint> {
                 p99_ms: q(0.99),
                 errors: s.errors,
                 in_flight: in_flight.max(0) as u64,
+                queue_depth: None,
             }
         })
         .collect()

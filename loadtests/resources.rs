@@ -142,6 +142,7 @@ impl Sampler {
             cpu_peak_percent: a.cpu_peak,
             open_files_peak: a.open_files_peak,
             threads_peak: a.threads_peak,
+            ..ResourceUsage::default()
         }
     }
 }

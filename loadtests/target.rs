@@ -49,9 +49,30 @@ impl WebhookSecrets {
     }
 }
 
+/// Settings of the embedded service beyond its defaults, handed to the child in the
+/// environment (`AIOPS_LOADTEST_SERVE_*`, read by [`serve_reference`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// Latency of its mock LLM in ms; `None`: the service's default (50 ms).
+    pub llm_latency_ms: Option<u64>,
+    /// Data directory: incidents in SQLite there (unless `database_url`), the queue persisted
+    /// there at shutdown. `None`: no data directory, no incidents (the default).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// PostgreSQL URL of the incidents database.
+    pub database_url: Option<String>,
+    /// Remove `data_dir` once the service stopped (a temporary directory made for the run).
+    pub remove_data_dir: bool,
+}
+
+const ENV_SERVE_LLM_LATENCY_MS: &str = "AIOPS_LOADTEST_SERVE_LLM_LATENCY_MS";
+const ENV_SERVE_DATA_DIR: &str = "AIOPS_LOADTEST_SERVE_DATA_DIR";
+const ENV_SERVE_DATABASE_URL: &str = "AIOPS_LOADTEST_SERVE_DATABASE_URL";
+
 /// The reference service running as a child process.
 pub struct EmbeddedTarget {
     child: Child,
+    /// Removed once the service stopped.
+    remove_dir: Option<std::path::PathBuf>,
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
 }
@@ -60,7 +81,8 @@ impl EmbeddedTarget {
     /// Start `current_exe --serve-reference 127.0.0.1:0` in its own process group (so a Ctrl-C
     /// at the terminal reaches only the load tester, which then stops the service itself) and
     /// wait for its listening line.
-    pub fn spawn(secrets: &WebhookSecrets) -> anyhow::Result<Self> {
+    /// `options` set what the child runs with beyond the defaults.
+    pub fn spawn_with(secrets: &WebhookSecrets, options: &EmbeddedOptions) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()
             .context("cannot find this executable to start the embedded reference service")?;
         let mut cmd = Command::new(&exe);
@@ -80,6 +102,22 @@ impl EmbeddedTarget {
         }
         // A real LLM endpoint in the environment would turn a load test into a bill.
         cmd.env_remove("AIOPS_LLM_BASE_URL");
+        for (name, value) in [
+            (
+                ENV_SERVE_LLM_LATENCY_MS,
+                options.llm_latency_ms.map(|ms| ms.to_string()),
+            ),
+            (
+                ENV_SERVE_DATA_DIR,
+                options.data_dir.as_ref().map(|d| d.display().to_string()),
+            ),
+            (ENV_SERVE_DATABASE_URL, options.database_url.clone()),
+        ] {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -134,6 +172,7 @@ impl EmbeddedTarget {
         Ok(EmbeddedTarget {
             base_url: rest.trim_end_matches('/').to_string(),
             child,
+            remove_dir: options.data_dir.clone().filter(|_| options.remove_data_dir),
         })
     }
 
@@ -182,6 +221,14 @@ impl Drop for EmbeddedTarget {
         if self.exited().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if let Some(dir) = self.remove_dir.take() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!(
+                    "warning: could not remove the embedded service's data directory {}: {e}",
+                    dir.display()
+                );
+            }
         }
     }
 }
@@ -250,10 +297,21 @@ pub fn serve_reference(bind: SocketAddr) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("could not start the tokio runtime")?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let defaults = aiops_service::server::Config::default();
+    let llm_latency_ms = match env(ENV_SERVE_LLM_LATENCY_MS) {
+        Some(ms) => ms
+            .parse()
+            .with_context(|| format!("{ENV_SERVE_LLM_LATENCY_MS}={ms} is not a number of ms"))?,
+        None => defaults.llm_latency_ms,
+    };
     let config = aiops_service::server::Config {
         bind,
         redis_url: embedded_redis_url(),
-        ..aiops_service::server::Config::default()
+        llm_latency_ms,
+        data_dir: env(ENV_SERVE_DATA_DIR).map(std::path::PathBuf::from),
+        database_url: env(ENV_SERVE_DATABASE_URL),
+        ..defaults
     };
     runtime.block_on(aiops_service::server::run(config, shutdown_signal()))
 }

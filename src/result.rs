@@ -130,6 +130,19 @@ pub struct ResourceUsage {
     /// Peak number of threads.
     #[serde(default)]
     pub threads_peak: Option<u64>,
+    /// Most database connections the target held open at once (idle or busy): PostgreSQL's
+    /// `pg_stat_activity` rows of its application name when the load tester could read them,
+    /// else the target's own pool as its `/health` reports it (see `db_connections_source`);
+    /// null when the target reported no database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_connections_peak: Option<u64>,
+    /// Of those, most busy at once (PostgreSQL: state other than `idle`; the pool: open minus
+    /// idle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_connections_in_use_peak: Option<u64>,
+    /// Where the database connection figures come from: `pg_stat_activity` or `pool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_connections_source: Option<String>,
 }
 
 /// Run metadata: git commit, host and tool versions.
@@ -444,6 +457,11 @@ pub struct TimeseriesPoint {
     pub errors: u64,
     /// Requests in flight at the end of this second (sent so far minus finished so far).
     pub in_flight: u64,
+    /// `loadtest --only workflow`: the most events the target's agent queue held in this second
+    /// (waiting plus being triaged, from its `/metrics`, sampled every 250 ms); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<u64>,
 }
 
 /// One measured benchmark.

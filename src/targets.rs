@@ -127,6 +127,9 @@ pub struct ResourceTargets {
     pub rss_peak_max_mb: Option<f64>,
     /// Maximum open file descriptors.
     pub open_files_max: Option<u64>,
+    /// Database connections the target may hold open at once: the peak must stay below it
+    /// (`resources.db_connections_peak`).
+    pub db_connections_max: Option<u64>,
 }
 
 /// Why a targets file cannot be used.
@@ -521,6 +524,22 @@ pub fn check(targets: &Targets, results: &BenchmarkResults) -> Vec<TargetOutcome
                 format!("{v} open files (limit {max})"),
             )),
         }
+        match (r.db_connections_max, used.db_connections_peak) {
+            (None, _) => {}
+            (Some(_), None) => out.push(not_measured(
+                "database connections",
+                "the result has no database connection figure (the target reported no database)",
+            )),
+            (Some(max), Some(v)) => out.push(outcome(
+                "database connections",
+                "target process",
+                v < max,
+                format!(
+                    "{v} connections open at the peak (from {}; limit {max})",
+                    used.db_connections_source.as_deref().unwrap_or("unknown")
+                ),
+            )),
+        }
     }
     out
 }
@@ -729,6 +748,37 @@ mod tests {
             .iter()
             .any(|m| m.contains("error rate") && m.contains("load/mixed_api")));
         assert!(bad.iter().any(|m| m.contains("memory idle")));
+    }
+
+    #[test]
+    fn database_connections_are_judged_against_the_shipped_limit() {
+        let t = Targets::shipped();
+        let with = |peak: Option<u64>| BenchmarkResults {
+            schema_version: crate::result::SCHEMA_VERSION,
+            skipped: Vec::new(),
+            instructions: Vec::new(),
+            timestamp: String::new(),
+            metadata: Default::default(),
+            resources: Some(crate::result::ResourceUsage {
+                db_connections_peak: peak,
+                db_connections_source: peak.map(|_| "pg_stat_activity".to_string()),
+                ..Default::default()
+            }),
+            benchmarks: Vec::new(),
+        };
+        let status = |peak: Option<u64>| {
+            check(&t, &with(peak))
+                .into_iter()
+                .find(|o| o.target == "database connections")
+                .map(|o| (o.status, o.detail))
+                .expect("the shipped targets judge database connections")
+        };
+        assert_eq!(status(Some(10)).0, TargetStatus::Ok);
+        assert_eq!(status(Some(49)).0, TargetStatus::Ok);
+        let (missed, detail) = status(Some(50));
+        assert_eq!(missed, TargetStatus::Missed);
+        assert!(detail.contains("50 connections") && detail.contains("pg_stat_activity"));
+        assert_eq!(status(None).0, TargetStatus::NotMeasured);
     }
 
     fn scenario(achieved_rps: f64, dropped: u64, from_due_p95_ms: f64) -> BenchmarkResults {

@@ -100,6 +100,14 @@ pub struct DbConfig {
     /// PostgreSQL only: schema to create and use instead of `public` (benchmarks keep their
     /// seeded tables apart this way).
     pub schema: Option<String>,
+    /// Wait for the disk flush of every commit (PostgreSQL `synchronous_commit = on`, SQLite
+    /// `synchronous = FULL`). Off (the default): PostgreSQL sessions run with
+    /// `synchronous_commit = off` and SQLite with `synchronous = NORMAL` in WAL mode: a commit
+    /// returns before its WAL record reaches the disk, so a crash of the database server or
+    /// of the machine (not of the service) can lose the last commits (PostgreSQL: at most
+    /// about three `wal_writer_delay`s, 600 ms by default); nothing is ever corrupted or half
+    /// written. See README.md, "Durability of incident writes".
+    pub synchronous_commit: bool,
 }
 
 impl DbConfig {
@@ -110,6 +118,7 @@ impl DbConfig {
             pool_size: DEFAULT_POOL_SIZE,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             schema: None,
+            synchronous_commit: false,
         }
     }
 
@@ -143,12 +152,12 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn with_application_name(url: &str) -> String {
+fn with_application_name(url: &str, name: &str) -> String {
     if url.contains("application_name=") {
         return url.to_string();
     }
     let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}application_name={PG_APPLICATION_NAME}")
+    format!("{url}{sep}application_name={name}")
 }
 
 fn valid_schema(name: &str) -> bool {
@@ -338,6 +347,7 @@ pub struct IncidentStore {
     /// The URL without password.
     url: String,
     pool_size: u32,
+    synchronous_commit: bool,
 }
 
 impl std::fmt::Debug for IncidentStore {
@@ -346,6 +356,7 @@ impl std::fmt::Debug for IncidentStore {
             .field("backend", &self.backend)
             .field("url", &self.url)
             .field("pool_size", &self.pool_size)
+            .field("synchronous_commit", &self.synchronous_commit)
             .finish()
     }
 }
@@ -360,7 +371,7 @@ impl IncidentStore {
         let shown = redact(&config.url);
         let url = match backend {
             Backend::Sqlite => config.url.clone(),
-            Backend::Postgres => with_application_name(&config.url),
+            Backend::Postgres => with_application_name(&config.url, PG_APPLICATION_NAME),
         };
         let schema = match (&config.schema, backend) {
             (Some(schema), Backend::Postgres) if valid_schema(schema) => Some(schema.clone()),
@@ -372,6 +383,7 @@ impl IncidentStore {
             _ => None,
         };
         let after_schema = schema.clone();
+        let synchronous_commit = config.synchronous_commit;
         let pool = AnyPoolOptions::new()
             .max_connections(config.pool_size.max(1))
             .min_connections(0)
@@ -381,15 +393,27 @@ impl IncidentStore {
                 Box::pin(async move {
                     match backend {
                         // WAL: readers do not block the writer; NORMAL: durable at checkpoints,
-                        // no fsync per commit; a busy writer is waited for, not an error.
+                        // no fsync per commit (FULL: one per commit); a busy writer is waited
+                        // for, not an error.
                         Backend::Sqlite => {
-                            conn.execute(
+                            conn.execute(if synchronous_commit {
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA busy_timeout = 5000;"
+                            } else {
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 5000;",
-                            )
+                                 PRAGMA busy_timeout = 5000;"
+                            })
                             .await?;
                         }
                         Backend::Postgres => {
+                            // Per session: the server's own setting (and other clients) are
+                            // left alone.
+                            conn.execute(if synchronous_commit {
+                                "SET synchronous_commit = on"
+                            } else {
+                                "SET synchronous_commit = off"
+                            })
+                            .await?;
                             if let Some(schema) = schema {
                                 // The name was checked by `valid_schema`.
                                 let sql = format!(
@@ -422,6 +446,7 @@ impl IncidentStore {
             backend,
             url: shown,
             pool_size: config.pool_size.max(1),
+            synchronous_commit,
         })
     }
 
@@ -438,6 +463,11 @@ impl IncidentStore {
     /// Most connections the pool opens.
     pub fn pool_size(&self) -> u32 {
         self.pool_size
+    }
+
+    /// Whether every commit waits for its disk flush ([`DbConfig::synchronous_commit`]).
+    pub fn synchronous_commit(&self) -> bool {
+        self.synchronous_commit
     }
 
     /// Connections open now, and of those, idle.
@@ -621,6 +651,98 @@ impl IncidentStore {
     }
 }
 
+/// Connections PostgreSQL holds for one application name, as `pg_stat_activity` counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgActivity {
+    /// Connections open (any state).
+    pub open: u64,
+    /// Of those, busy: running a query or inside a transaction (state other than `idle`).
+    pub active: u64,
+}
+
+/// Reads `pg_stat_activity` over one connection of its own (application name
+/// `aiops-pg-probe`, so it never counts itself): how many connections an application (the
+/// service: [`PG_APPLICATION_NAME`]) holds. For load tests and monitoring.
+pub struct PgActivityProbe {
+    pool: AnyPool,
+}
+
+impl PgActivityProbe {
+    /// Connects to the PostgreSQL database at `url` (its own `application_name`, if any, is
+    /// replaced by `aiops-pg-probe`).
+    pub async fn connect(url: &str) -> Result<PgActivityProbe, DbError> {
+        sqlx::any::install_default_drivers();
+        if Backend::of_url(url) != Some(Backend::Postgres) {
+            return Err(DbError::UnsupportedUrl(format!(
+                "{} (pg_stat_activity needs a postgres:// url)",
+                redact(url)
+            )));
+        }
+        let probe_url = with_application_name(&without_application_name(url), "aiops-pg-probe");
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect(&probe_url)
+            .await
+            .map_err(|source| DbError::Connect {
+                backend: "postgres",
+                url: redact(url),
+                source,
+            })?;
+        Ok(PgActivityProbe { pool })
+    }
+
+    /// Connections of `application_name` now.
+    pub async fn sample(&self, application_name: &str) -> Result<PgActivity, DbError> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS open, \
+             CAST(COUNT(*) FILTER (WHERE state IS DISTINCT FROM 'idle') AS BIGINT) AS active \
+             FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(application_name)
+        .fetch_one(&self.pool)
+        .await?;
+        let open = row.try_get::<i64, _>("open")?;
+        let active = row.try_get::<i64, _>("active")?;
+        Ok(PgActivity {
+            open: u64::try_from(open).unwrap_or(0),
+            active: u64::try_from(active).unwrap_or(0),
+        })
+    }
+
+    /// Closes the probe's connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The `application_name` a PostgreSQL URL sets, if any.
+pub fn application_name_of(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("application_name="))
+        .map(|v| v.to_string())
+}
+
+fn without_application_name(url: &str) -> String {
+    match url.split_once('?') {
+        None => url.to_string(),
+        Some((base, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|pair| !pair.starts_with("application_name=") && !pair.is_empty())
+                .collect();
+            if kept.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,6 +763,30 @@ mod tests {
         assert_eq!(parse_cursor("x_ab"), None);
         assert_eq!(parse_cursor("17_"), None);
         assert_eq!(parse_cursor("17_zz"), None);
+    }
+
+    #[test]
+    fn application_names_are_read_set_and_replaced() {
+        let plain = "postgres://u@h:5432/db";
+        assert_eq!(application_name_of(plain), None);
+        let named = with_application_name(plain, PG_APPLICATION_NAME);
+        assert_eq!(
+            named,
+            "postgres://u@h:5432/db?application_name=aiops-service"
+        );
+        assert_eq!(
+            application_name_of(&named).as_deref(),
+            Some("aiops-service")
+        );
+        // A name the user gave is kept.
+        let own = "postgres://u@h/db?sslmode=disable&application_name=mine";
+        assert_eq!(with_application_name(own, PG_APPLICATION_NAME), own);
+        assert_eq!(application_name_of(own).as_deref(), Some("mine"));
+        assert_eq!(
+            without_application_name(own),
+            "postgres://u@h/db?sslmode=disable"
+        );
+        assert_eq!(without_application_name(&named), plain);
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Most database connections open at once.
     pub db_pool_size: u32,
+    /// Wait for the disk flush of every incident commit ([`crate::db::DbConfig::synchronous_commit`]);
+    /// off by default.
+    pub db_synchronous_commit: bool,
 }
 
 /// Default of [`Config::shutdown_timeout`] and of `--shutdown-timeout`.
@@ -86,6 +89,7 @@ impl Default for Config {
             require_signatures: false,
             database_url: None,
             db_pool_size: crate::db::DEFAULT_POOL_SIZE,
+            db_synchronous_commit: false,
         }
     }
 }
@@ -230,6 +234,7 @@ impl Server {
         let store = match (&config.database_url, &config.data_dir) {
             (Some(url), _) => Some(crate::db::DbConfig {
                 pool_size: config.db_pool_size,
+                synchronous_commit: config.db_synchronous_commit,
                 ..crate::db::DbConfig::new(url.clone())
             }),
             (None, Some(dir)) => {
@@ -241,6 +246,7 @@ impl Server {
                 })?;
                 Some(crate::db::DbConfig {
                     pool_size: config.db_pool_size,
+                    synchronous_commit: config.db_synchronous_commit,
                     ..crate::db::DbConfig::sqlite_in(dir)
                 })
             }
@@ -263,10 +269,16 @@ impl Server {
         };
         if let Some(store) = &store {
             eprintln!(
-                "aiops-service: incidents in {} ({}, pool of {})",
+                "aiops-service: incidents in {} ({}, pool of {}, {})",
                 store.backend().as_str(),
                 store.url(),
-                store.pool_size()
+                store.pool_size(),
+                match (store.backend(), store.synchronous_commit()) {
+                    (crate::db::Backend::Postgres, false) => "synchronous_commit=off",
+                    (crate::db::Backend::Postgres, true) => "synchronous_commit=on",
+                    (crate::db::Backend::Sqlite, false) => "synchronous=NORMAL",
+                    (crate::db::Backend::Sqlite, true) => "synchronous=FULL",
+                }
             );
         }
 

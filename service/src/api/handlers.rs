@@ -93,6 +93,8 @@ struct DbHealth {
     connections: u32,
     /// Of those, idle.
     idle: u32,
+    /// Every commit waits for its disk flush (`--db-synchronous-commit`).
+    synchronous_commit: bool,
     /// Incidents written since the start.
     incidents_written: u64,
     /// Failed writes (each retried) and failed queries since the start.
@@ -149,6 +151,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             pool_size: store.pool_size(),
             connections,
             idle,
+            synchronous_commit: store.synchronous_commit(),
             incidents_written: inner.metrics.incidents_written.get(),
             insert_errors: inner.metrics.db_errors("insert"),
             query_errors: inner.metrics.db_errors("query"),
