@@ -61,6 +61,14 @@ impl EmbeddedTarget {
     /// at the terminal reaches only the load tester, which then stops the service itself) and
     /// wait for its listening line.
     pub fn spawn(secrets: &WebhookSecrets) -> anyhow::Result<Self> {
+        Self::spawn_with_env(secrets, &[])
+    }
+
+    /// [`EmbeddedTarget::spawn`] with extra environment variables (`loadtest --profile`).
+    pub fn spawn_with_env(
+        secrets: &WebhookSecrets,
+        env: &[(String, std::ffi::OsString)],
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()
             .context("cannot find this executable to start the embedded reference service")?;
         let mut cmd = Command::new(&exe);
@@ -80,6 +88,7 @@ impl EmbeddedTarget {
         }
         // A real LLM endpoint in the environment would turn a load test into a bill.
         cmd.env_remove("AIOPS_LLM_BASE_URL");
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -147,8 +156,26 @@ impl EmbeddedTarget {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Send one line to the service's stdin (a `profile start` / `profile stop` command).
+    pub fn send_line(&mut self, line: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.child.stdin.as_mut() {
+            Some(stdin) => {
+                stdin.write_all(format!("{line}\n").as_bytes())?;
+                stdin.flush()
+            }
+            None => Err(std::io::Error::other("the service's stdin is closed")),
+        }
+    }
+
     /// SIGTERM (graceful), then kill after 5 s. Returns an error text if it had died earlier.
-    pub fn stop(mut self) -> Option<String> {
+    pub fn stop(self) -> Option<String> {
+        self.stop_within(Duration::from_secs(5))
+    }
+
+    /// [`EmbeddedTarget::stop`], waiting up to `grace` before the kill (a profiling service
+    /// writes its flamegraph on the way out).
+    pub fn stop_within(mut self, grace: Duration) -> Option<String> {
         if let Some(status) = self.exited() {
             return Some(format!(
                 "the embedded reference service had exited during the run ({status})"
@@ -164,7 +191,7 @@ impl EmbeddedTarget {
                 .stderr(Stdio::null())
                 .status();
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if self.exited().is_some() {
                 return None;
@@ -255,20 +282,36 @@ pub fn serve_reference(bind: SocketAddr) -> anyhow::Result<()> {
         redis_url: embedded_redis_url(),
         ..aiops_service::server::Config::default()
     };
-    runtime.block_on(aiops_service::server::run(config, shutdown_signal()))
+    // `loadtest --profile`: the parent's environment asks for a profile (crate::profile).
+    let profiler = crate::profile::ChildProfiler::from_env();
+    let served = runtime.block_on(aiops_service::server::run(
+        config,
+        shutdown_signal(profiler.clone()),
+    ));
+    if let Some(p) = profiler {
+        p.finish();
+    }
+    served
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(profiler: Option<std::sync::Arc<crate::profile::ChildProfiler>>) {
     let stdin_closed = async {
-        // EOF on stdin: the parent is gone (or asked us to stop).
+        // EOF on stdin: the parent is gone (or asked us to stop). Lines before it are the
+        // parent's commands (`profile start`, `profile stop`).
         // A plain thread, not spawn_blocking: the runtime must not wait for it on exit.
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
+            let mut line = String::new();
+            let mut stdin = std::io::stdin().lock();
             loop {
-                match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                line.clear();
+                match stdin.read_line(&mut line) {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+                    Ok(_) => {
+                        if let Some(p) = &profiler {
+                            p.command(&line);
+                        }
+                    }
                 }
             }
             let _ = tx.send(());
