@@ -178,7 +178,8 @@ struct Cli {
     /// Profile the embedded reference service while the scenarios run (pprof-rs sampling at
     /// AIOPS_PROFILE_HZ, default 997 Hz): writes a flamegraph (OUTPUT's name + .flamegraph.svg)
     /// and its folded stacks (+ .folded) next to the result file, which names them in
-    /// metadata.profile. Not with --url: an external service is profiled with its own tools.
+    /// metadata.profile. Not with --url or --target-pid: pprof samples only the process it runs
+    /// in, so another service is profiled with its own tools (perf record -g -p PID).
     #[arg(long)]
     profile: bool,
 
@@ -243,13 +244,9 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         ),
         None => (Targets::shipped(), "baselines/targets.toml".to_string()),
     };
-    let profile = match (&cli.url, cli.profile) {
-        (_, false) => None,
-        (Some(url), true) => return Err(UsageError(format!(
-            "--profile samples the embedded reference service from inside its process; it cannot profile the service at --url {url} (--target-pid only samples its resources): drop --url, or profile that service with its own tools (for example `perf record -g -p PID`)"
-        )).into()),
-        (None, true) => Some(profile::Session::new(&cli.output).map_err(UsageError)?),
-    };
+    let profile =
+        profile::Session::asked(cli.profile, cli.url.as_deref(), cli.target_pid, &cli.output)
+            .map_err(UsageError)?;
     let duration_s = cli.duration.unwrap_or(cli.scenario.duration_s());
     let rps = cli.rps.unwrap_or(cli.scenario.rps());
     let users = cli
@@ -431,7 +428,9 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     let progress = report::Progress::new(std::io::stderr().is_terminal());
     if let (Some(_), Some(t)) = (&profile, embedded.as_mut()) {
         if let Err(e) = t.send_line(profile::START) {
-            eprintln!("warning: --profile: cannot tell the embedded service to start profiling: {e}");
+            eprintln!(
+                "warning: --profile: cannot tell the embedded service to start profiling: {e}"
+            );
         }
     }
 
@@ -539,7 +538,11 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
             results.benchmarks.iter().any(|b| named(&b.name))
                 || results.skipped.iter().any(|b| named(&b.name))
         };
-        let covered = scenarios.iter().map(|s| s.entry_name()).filter(ran).collect();
+        let covered = scenarios
+            .iter()
+            .map(|s| s.entry_name())
+            .filter(ran)
+            .collect();
         let what = format!(
             "embedded reference service (pid {})",
             embedded_pid.unwrap_or_default()

@@ -57,6 +57,30 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session `--profile` asks for (`None` without it); `Err` when the target cannot be
+    /// profiled from here (`--url`, `--target-pid`) or [`FREQUENCY_ENV`] is bad.
+    pub fn asked(
+        profile: bool,
+        url: Option<&str>,
+        target_pid: Option<u32>,
+        output: &Path,
+    ) -> Result<Option<Self>, String> {
+        if !profile {
+            return Ok(None);
+        }
+        if let Some(url) = url {
+            return Err(format!(
+                "--profile samples the embedded reference service from inside its own process; it cannot profile the service at --url {url}: drop --url, or profile that service with its own tools (for example `perf record -g -p PID` while loadtest runs)"
+            ));
+        }
+        if let Some(pid) = target_pid {
+            return Err(format!(
+                "--profile cannot profile --target-pid {pid}: pprof samples only the process it runs in (the embedded reference service), and another process is not supported; drop --target-pid, or profile that process with its own tools (for example `perf record -g -p {pid}`)"
+            ));
+        }
+        Self::new(output).map(Some)
+    }
+
     /// The files next to the result file `output` (`load_results.json` →
     /// `load_results.folded` and `load_results.flamegraph.svg`); stale ones are removed. `Err`
     /// names a bad [`FREQUENCY_ENV`].
@@ -121,7 +145,10 @@ impl Session {
                     "the embedded service wrote no profile to {} ({e}); see its messages above",
                     self.folded.display()
                 ));
-                let line = format!("Profile          : none: {}", p.problem.as_deref().unwrap_or_default());
+                let line = format!(
+                    "Profile          : none: {}",
+                    p.problem.as_deref().unwrap_or_default()
+                );
                 return (p, line);
             }
         };
@@ -157,7 +184,11 @@ impl Session {
                 );
             }
             None => {
-                let _ = write!(line, "\n                   {}", p.problem.as_deref().unwrap_or_default());
+                let _ = write!(
+                    line,
+                    "\n                   {}",
+                    p.problem.as_deref().unwrap_or_default()
+                );
             }
         }
         (p, line)
@@ -362,6 +393,25 @@ fn render(lines: &str, title: &str, subtitle: &str) -> std::io::Result<Vec<u8>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_external_target_is_refused_with_the_reason() {
+        let out = Path::new("r.json");
+        assert!(Session::asked(false, Some("http://h:1"), Some(7), out)
+            .unwrap()
+            .is_none());
+        let e = Session::asked(true, Some("http://h:1"), None, out).unwrap_err();
+        assert!(
+            e.contains("--url http://h:1") && e.contains("perf record"),
+            "{e}"
+        );
+        let e = Session::asked(true, None, Some(7), out).unwrap_err();
+        assert!(
+            e.contains("--target-pid 7") && e.contains("not supported"),
+            "{e}"
+        );
+        assert!(Session::asked(true, None, None, out).unwrap().is_some());
+    }
 
     #[test]
     fn files_sit_next_to_the_result_file() {

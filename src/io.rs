@@ -770,6 +770,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn profile_paths_stay_inside_the_result_folder() {
+        for ok in [
+            "r.flamegraph.svg",
+            "20261204T070000Z-abc/r.folded",
+            "./r.folded",
+        ] {
+            assert!(is_plain_relative(ok), "{ok}");
+        }
+        for bad in ["", "../r.folded", "a/../../r", "/etc/passwd", "a\\..\\b"] {
+            assert!(!is_plain_relative(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_v1_goose_median_copied_from_the_mean_is_not_kept_as_a_measurement() {
         let v1 = serde_json::json!({
             "schema_version": 1,

@@ -34,9 +34,10 @@ const RUNS: [&str; 9] = [
 /// differential flamegraph of `webhook/parse/github_pull_request` with `extra-parse-work`) named
 /// for that benchmark, relative to the report's folder as `ab` writes them.
 fn ab_with_profile(tmp: &Path) -> PathBuf {
-    let mut ab: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("tests/fixtures/history/ab-tail.json")).unwrap())
-            .unwrap();
+    let mut ab: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("tests/fixtures/history/ab-tail.json")).unwrap(),
+    )
+    .unwrap();
     let dir = tmp.join("ab/profiles/webhook__parse__github_pull_request");
     std::fs::create_dir_all(&dir).unwrap();
     let real = fixture("scripts/results/profile-check-2026-12-01");
@@ -146,7 +147,10 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
     }
     assert!(links > 1000, "{links} links checked");
     // The load run's page has one HDR chart per scenario; the A/B page one per statistic.
-    let old = run_id(&tmp.path().join("history"), "tests/fixtures/history/load-2.json");
+    let old = run_id(
+        &tmp.path().join("history"),
+        "tests/fixtures/history/load-2.json",
+    );
     let run = std::fs::read_to_string(site.join(format!("runs/{old}.html"))).unwrap();
     assert_eq!(run.matches("<svg").count(), 3, "health, mixed, webhooks");
     assert!(run.contains("resident memory peak"));
@@ -154,7 +158,10 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
     assert!(!run.contains("CPU profile"));
     // The run with a time series: 3 HDR charts, 3 resource charts, 3 per scenario over time;
     // its flamegraph and folded stacks copied next to the page and linked.
-    let new = run_id(&tmp.path().join("history"), "tests/fixtures/history/load-3.json");
+    let new = run_id(
+        &tmp.path().join("history"),
+        "tests/fixtures/history/load-3.json",
+    );
     let run = std::fs::read_to_string(site.join(format!("runs/{new}.html"))).unwrap();
     assert_eq!(run.matches("<svg").count(), 3 + 3 + 3 * 3);
     for title in [
@@ -168,16 +175,26 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
     }
     let flame = format!("href=\"{new}/load-3.flamegraph.svg\"");
     assert!(run.contains(&flame), "run page links {flame}");
-    let svg = std::fs::read_to_string(site.join(format!("runs/{new}/load-3.flamegraph.svg"))).unwrap();
-    assert!(svg.contains("handle_webhook"), "the copied flamegraph is the service's");
+    let svg =
+        std::fs::read_to_string(site.join(format!("runs/{new}/load-3.flamegraph.svg"))).unwrap();
+    assert!(
+        svg.contains("handle_webhook"),
+        "the copied flamegraph is the service's"
+    );
     assert!(site.join(format!("runs/{new}/load-3.folded")).is_file());
     // The A/B page: one chart per statistic, and the profile's files copied and linked.
     let ab = std::fs::read_to_string(site.join("ab.html")).unwrap();
     assert_eq!(ab.matches("<svg").count(), 3);
     let dir = "ab/webhook__parse__github_pull_request";
-    assert!(ab.contains(&format!("href=\"{dir}/differential.svg\"")), "{ab}");
+    assert!(
+        ab.contains(&format!("href=\"{dir}/differential.svg\"")),
+        "{ab}"
+    );
     assert!(ab.contains(&format!("href=\"{dir}/head.svg\"")));
-    assert!(ab.contains("base.svg not found"), "a missing file is said, not linked");
+    assert!(
+        ab.contains("base.svg not found"),
+        "a missing file is said, not linked"
+    );
     assert!(site.join(dir).join("differential.svg").is_file());
 }
 

@@ -34,7 +34,15 @@ fn read_results(path: &Path) -> BenchmarkResults {
 fn profiled(only: &str, dir: &Path) -> (BenchmarkResults, String, String) {
     let output = dir.join(format!("{only}.json"));
     let out = loadtest()
-        .args(["--only", only, "--profile", "--duration", "3", "--rps", "100"])
+        .args([
+            "--only",
+            only,
+            "--profile",
+            "--duration",
+            "3",
+            "--rps",
+            "100",
+        ])
         .args(["--no-thresholds", "--no-self-check", "--output"])
         .arg(&output)
         .output()
@@ -57,7 +65,10 @@ fn profiled(only: &str, dir: &Path) -> (BenchmarkResults, String, String) {
     assert!(p.process.starts_with("embedded reference service (pid "));
     assert!(p.samples > 0, "no samples: {p:?}");
     assert_eq!(p.problem, None);
-    assert_eq!(p.flamegraph.as_deref(), Some(&*format!("{only}.flamegraph.svg")));
+    assert_eq!(
+        p.flamegraph.as_deref(),
+        Some(&*format!("{only}.flamegraph.svg"))
+    );
     assert_eq!(p.folded.as_deref(), Some(&*format!("{only}.folded")));
     let svg = std::fs::read_to_string(dir.join(p.flamegraph.unwrap())).unwrap();
     let folded = std::fs::read_to_string(dir.join(p.folded.unwrap())).unwrap();
@@ -90,13 +101,22 @@ fn the_flamegraph_of_a_webhook_load_names_the_webhook_handler() {
     // The other side: under a health-check load the handler takes no sample.
     let (_, svg, folded) = profiled("health", tmp.path());
     assert!(!svg.contains(HANDLER) && !folded.contains(HANDLER));
-    assert!(folded.contains("aiops_service::"), "the service's own frames are there");
+    assert!(
+        folded.contains("aiops_service::"),
+        "the service's own frames are there"
+    );
 }
 
 #[test]
 fn profile_refuses_an_external_target() {
     let out = loadtest()
-        .args(["--profile", "--url", "http://127.0.0.1:9", "--duration", "1"])
+        .args([
+            "--profile",
+            "--url",
+            "http://127.0.0.1:9",
+            "--duration",
+            "1",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -258,7 +258,10 @@ fn copy_profile(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| rel.clone());
         if !from.is_file() {
-            missing.push(format!("{} was not found when the run was added to the history", from.display()));
+            missing.push(format!(
+                "{} was not found when the run was added to the history",
+                from.display()
+            ));
             continue;
         }
         let to = to_dir.join(&name);

@@ -115,12 +115,13 @@ pub fn build(o: &Options) -> Result<Summary, ReportError> {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-            let mut report = serde_json::from_slice::<crate::ab::AbReport>(&bytes).map_err(|e| {
-                ReportError::Ab {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                }
-            })?;
+            let mut report =
+                serde_json::from_slice::<crate::ab::AbReport>(&bytes).map_err(|e| {
+                    ReportError::Ab {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    }
+                })?;
             resolve_ab_profiles(&mut report, path);
             Ok::<_, ReportError>(report)
         })
@@ -134,7 +135,11 @@ pub fn build(o: &Options) -> Result<Summary, ReportError> {
 /// A/B report's file too.
 fn resolve_ab_profiles(report: &mut crate::ab::AbReport, ab_file: &Path) {
     let beside = ab_file.parent().unwrap_or(Path::new("."));
-    for p in report.benchmarks.iter_mut().filter_map(|b| b.profile.as_mut()) {
+    for p in report
+        .benchmarks
+        .iter_mut()
+        .filter_map(|b| b.profile.as_mut())
+    {
         for path in [
             &mut p.base_flamegraph,
             &mut p.head_flamegraph,

@@ -170,16 +170,14 @@ impl Site {
         };
         let mut links = Vec::new();
         let mut missing = Vec::new();
-        for (label, file) in [
-            ("flamegraph", &p.flamegraph),
-            ("folded stacks", &p.folded),
-        ] {
+        for (label, file) in [("flamegraph", &p.flamegraph), ("folded stacks", &p.folded)] {
             let Some(rel) = file else { continue };
             // Stored runs name their files relative to the history's runs/ folder.
             let copied = match &history.root {
-                Some(root) if crate::io::is_plain_relative(rel) => {
-                    self.copy(&root.join(crate::history::RUNS_DIR).join(rel), &format!("runs/{rel}"))?
-                }
+                Some(root) if crate::io::is_plain_relative(rel) => self.copy(
+                    &root.join(crate::history::RUNS_DIR).join(rel),
+                    &format!("runs/{rel}"),
+                )?,
                 _ => None,
             };
             match copied {
@@ -218,7 +216,10 @@ impl Site {
             let folder = format!("ab/{}", crate::ab::profile::file_name(&b.name));
             let mut links = Vec::new();
             for (label, file) in [
-                ("differential flamegraph (red: more time on B)", &p.differential_flamegraph),
+                (
+                    "differential flamegraph (red: more time on B)",
+                    &p.differential_flamegraph,
+                ),
                 ("A flamegraph", &p.base_flamegraph),
                 ("B flamegraph", &p.head_flamegraph),
                 ("differential folded", &p.differential_folded),
@@ -529,9 +530,22 @@ fn load_over_time(h: &mut String, b: &Benchmark) -> Result<(), ReportError> {
     let x = |p: &crate::result::TimeseriesPoint| f64::from(p.second);
     let x_desc = "seconds since the schedule started";
     let rates: [TimeLine; 3] = [
-        ("sent", ts.iter().map(|p| (x(p), Some(p.sent_per_s as f64))).collect()),
-        ("answered", ts.iter().map(|p| (x(p), Some(p.answered_per_s as f64))).collect()),
-        ("errors", ts.iter().map(|p| (x(p), Some(p.errors as f64))).collect()),
+        (
+            "sent",
+            ts.iter()
+                .map(|p| (x(p), Some(p.sent_per_s as f64)))
+                .collect(),
+        ),
+        (
+            "answered",
+            ts.iter()
+                .map(|p| (x(p), Some(p.answered_per_s as f64)))
+                .collect(),
+        ),
+        (
+            "errors",
+            ts.iter().map(|p| (x(p), Some(p.errors as f64))).collect(),
+        ),
     ];
     let max_ms = ts
         .iter()
@@ -539,18 +553,42 @@ fn load_over_time(h: &mut String, b: &Benchmark) -> Result<(), ReportError> {
         .fold(0.0, f64::max);
     let unit = Unit::for_ms(max_ms);
     let latency: [TimeLine; 2] = [
-        ("p50", ts.iter().map(|p| (x(p), p.p50_ms.map(|v| v * unit.factor))).collect()),
-        ("p99", ts.iter().map(|p| (x(p), p.p99_ms.map(|v| v * unit.factor))).collect()),
+        (
+            "p50",
+            ts.iter()
+                .map(|p| (x(p), p.p50_ms.map(|v| v * unit.factor)))
+                .collect(),
+        ),
+        (
+            "p99",
+            ts.iter()
+                .map(|p| (x(p), p.p99_ms.map(|v| v * unit.factor)))
+                .collect(),
+        ),
     ];
     let in_flight: [TimeLine; 1] = [(
         "in flight at the end of the second",
-        ts.iter().map(|p| (x(p), Some(p.in_flight as f64))).collect(),
+        ts.iter()
+            .map(|p| (x(p), Some(p.in_flight as f64)))
+            .collect(),
     )];
     let latency_desc = format!("latency ({}), successful requests", unit.name);
     let specs: [(String, &str, &[TimeLine]); 3] = [
-        (format!("{}: requests per second", b.name), "requests per second", &rates),
-        (format!("{}: latency per second", b.name), latency_desc.as_str(), &latency),
-        (format!("{}: requests in flight", b.name), "requests in flight (count)", &in_flight),
+        (
+            format!("{}: requests per second", b.name),
+            "requests per second",
+            &rates,
+        ),
+        (
+            format!("{}: latency per second", b.name),
+            latency_desc.as_str(),
+            &latency,
+        ),
+        (
+            format!("{}: requests in flight", b.name),
+            "requests in flight (count)",
+            &in_flight,
+        ),
     ];
     for (title, y_desc, lines) in specs {
         let svg = charts::time_chart(&TimeInput {
@@ -584,8 +622,20 @@ fn resources_over_time(
             .collect(),
     )];
     let counts: [TimeLine; 2] = [
-        ("threads", points.iter().map(|p| (p.second, p.threads.map(|n| n as f64))).collect()),
-        ("open files", points.iter().map(|p| (p.second, p.open_files.map(|n| n as f64))).collect()),
+        (
+            "threads",
+            points
+                .iter()
+                .map(|p| (p.second, p.threads.map(|n| n as f64)))
+                .collect(),
+        ),
+        (
+            "open files",
+            points
+                .iter()
+                .map(|p| (p.second, p.open_files.map(|n| n as f64)))
+                .collect(),
+        ),
     ];
     let specs: [(&str, &str, &[TimeLine]); 3] = [
         ("target CPU", "CPU (% of one core)", &cpu),
