@@ -508,14 +508,16 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     let resources = sampler.map(resources::Sampler::finish);
     let mut target_problem = None;
     if let Some(mut t) = embedded.take() {
-        target_problem = match &profile {
-            Some(_) => {
-                let _ = t.send_line(profile::STOP);
-                // The service symbolizes its samples and writes the flamegraph on the way out.
-                t.stop_within(Duration::from_secs(120))
+        if let Some(p) = &profile {
+            // The service symbolizes its samples and writes the files when told to stop.
+            match t.send_line(profile::STOP) {
+                Ok(()) => p.wait_written(|| t.exited().is_none()),
+                Err(e) => eprintln!(
+                    "warning: --profile: cannot tell the embedded service to stop profiling: {e}"
+                ),
             }
-            None => t.stop(),
-        };
+        }
+        target_problem = t.stop();
     }
     if let Some(p) = &target_problem {
         eprintln!("warning: {p}");

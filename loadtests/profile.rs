@@ -5,25 +5,26 @@
 //! `--profile` the parent starts it with [`FOLDED_ENV`], [`SVG_ENV`] and [`HZ_ENV`] set; the
 //! service then starts pprof-rs's sampler (a CPU-time timer signal, every thread, stacks unwound
 //! in process) on the line `profile start` on its stdin and stops it on `profile stop` (or at
-//! shutdown), and before it exits writes:
+//! shutdown), and then writes:
 //!
 //! - `<result stem>.folded`: the samples as folded stacks (`root;...;leaf COUNT`; symbols
 //!   demangled without their hashes, so two builds of the same code fold alike);
 //! - `<result stem>.flamegraph.svg`: inferno's flamegraph of them.
 //!
 //! The parent sends `profile start` just before the first scenario and `profile stop` after the
-//! last, then names both files in the result's `metadata.profile`
+//! last, waits for the folded stacks (written last, by a rename), stops the service as usual and
+//! names both files in the result's `metadata.profile`
 //! ([`aiops_bench::result::TargetProfile`], paths relative to the result file's folder).
 //!
 //! An external service (`--url`, `--target-pid`) is not this process's child: pprof-rs samples
-//! only the process it runs in, so `--profile` refuses `--url` and says how to profile it
-//! instead.
+//! only the process it runs in, so `--profile` refuses both and says how to profile it instead.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aiops_bench::result::TargetProfile;
 use pprof::{ProfilerGuard, ProfilerGuardBuilder, Report};
@@ -38,6 +39,8 @@ pub const HZ_ENV: &str = "AIOPS_LOADTEST_PROFILE_HZ";
 pub const FREQUENCY_ENV: &str = "AIOPS_PROFILE_HZ";
 /// Default sampling frequency (a prime, so the timer does not beat with periodic work).
 pub const DEFAULT_HZ: u32 = 997;
+/// How long the service may take to symbolize its samples and write the files.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// What the service is told on its stdin.
 pub const START: &str = "profile start";
 /// See [`START`].
@@ -129,7 +132,16 @@ impl Session {
         ]
     }
 
-    /// After the service exited: what it wrote, for the result's `metadata.profile`, and the
+    /// After `profile stop` was sent: wait until the service has written the profile, while
+    /// `alive` says it runs, for at most [`WRITE_TIMEOUT`].
+    pub fn wait_written(&self, mut alive: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        while !self.folded.exists() && alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// After the service wrote its profile: what it wrote, for the result's `metadata.profile`, and the
     /// console lines about it.
     pub fn finish(&self, process: String, scenarios: Vec<String>) -> (TargetProfile, String) {
         let mut p = TargetProfile {
@@ -160,7 +172,7 @@ impl Session {
         }
         if p.samples == 0 {
             p.problem = Some(
-                "no samples: the service used no CPU time while the scenarios ran (a run too short, or no request answered); no flamegraph"
+                "no samples: the service used no CPU time while the scenarios ran (a run too short?) or its sampler could not start (see its messages above); no flamegraph"
                     .into(),
             );
         } else if p.flamegraph.is_none() {
@@ -246,7 +258,8 @@ pub struct ChildProfiler {
 #[derive(Default)]
 struct ChildState {
     guard: Option<ProfilerGuard<'static>>,
-    stacks: Option<BTreeMap<String, u64>>,
+    /// Whether the profile was written (once per run).
+    written: bool,
 }
 
 impl ChildProfiler {
@@ -271,7 +284,7 @@ impl ChildProfiler {
     pub fn command(&self, line: &str) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match line.trim() {
-            START if state.guard.is_none() && state.stacks.is_none() => {
+            START if state.guard.is_none() && !state.written => {
                 // Unwinding through libc, libgcc or the vDSO from a signal handler can deadlock.
                 match ProfilerGuardBuilder::default()
                     .frequency(self.hz as i32)
@@ -282,19 +295,40 @@ impl ChildProfiler {
                     Err(e) => eprintln!("error: loadtest --profile: cannot start pprof in the embedded service: {e}"),
                 }
             }
-            STOP => stop(&mut state),
+            STOP => self.stop_and_write(&mut state),
             _ => {}
         }
     }
 
-    /// At shutdown: stop sampling if still on and write the files.
+    /// At shutdown: the profile, if sampling is still on (`profile stop` never came).
     pub fn finish(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        stop(&mut state);
-        let Some(stacks) = state.stacks.take() else {
-            eprintln!("warning: loadtest --profile: the embedded service was never told to start profiling; no profile written");
+        if state.guard.is_none() {
+            if !state.written {
+                eprintln!("warning: loadtest --profile: the embedded service was never told to start profiling; no profile written");
+            }
             return;
+        }
+        self.stop_and_write(&mut state);
+    }
+
+    /// Stop sampling and write the profile, once; without a running sampler (pprof could not
+    /// start, as said on stderr) an empty one, so that the parent does not wait for it.
+    fn stop_and_write(&self, state: &mut ChildState) {
+        if state.written {
+            return;
+        }
+        let stacks = match state.guard.take() {
+            None => BTreeMap::new(),
+            Some(guard) => match guard.report().build() {
+                Ok(report) => folded(&report),
+                Err(e) => {
+                    eprintln!("error: loadtest --profile: cannot build pprof's report: {e}");
+                    BTreeMap::new()
+                }
+            },
         };
+        state.written = true;
         if let Err(e) = self.write(&stacks) {
             eprintln!(
                 "error: loadtest --profile: cannot write the profile to {} / {}: {e}; pass a writable --output",
@@ -318,18 +352,11 @@ impl ChildProfiler {
             let svg = render(&text, "aiops-service (embedded) under load", &subtitle)?;
             std::fs::write(&self.svg, svg)?;
         }
-        // The folded file last: the parent reads it as "the profile is complete".
-        std::fs::write(&self.folded, &text)
-    }
-}
-
-fn stop(state: &mut ChildState) {
-    let Some(guard) = state.guard.take() else {
-        return;
-    };
-    match guard.report().build() {
-        Ok(report) => state.stacks = Some(folded(&report)),
-        Err(e) => eprintln!("error: loadtest --profile: cannot build pprof's report: {e}"),
+        // The folded file last and whole (a rename): the parent reads it as "the profile is
+        // complete".
+        let tmp = self.folded.with_extension("folded.tmp");
+        std::fs::write(&tmp, &text)?;
+        std::fs::rename(&tmp, &self.folded)
     }
 }
 

@@ -169,13 +169,7 @@ impl EmbeddedTarget {
     }
 
     /// SIGTERM (graceful), then kill after 5 s. Returns an error text if it had died earlier.
-    pub fn stop(self) -> Option<String> {
-        self.stop_within(Duration::from_secs(5))
-    }
-
-    /// [`EmbeddedTarget::stop`], waiting up to `grace` before the kill (a profiling service
-    /// writes its flamegraph on the way out).
-    pub fn stop_within(mut self, grace: Duration) -> Option<String> {
+    pub fn stop(mut self) -> Option<String> {
         if let Some(status) = self.exited() {
             return Some(format!(
                 "the embedded reference service had exited during the run ({status})"
@@ -191,7 +185,7 @@ impl EmbeddedTarget {
                 .stderr(Stdio::null())
                 .status();
         }
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if self.exited().is_some() {
                 return None;
