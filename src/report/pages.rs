@@ -187,9 +187,9 @@ impl Site {
             }
         }
         let mut h = String::from("<h2>CPU profile of the target</h2>\n");
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p>{} samples at {} Hz of the {} while {} ran (loadtest --profile){}{}.</p>\n",
+            "<p>{} samples at {} Hz of the {} while {} ran (loadtest --profile){}{}.</p>",
             p.samples,
             p.frequency_hz,
             esc(&p.process),
@@ -760,7 +760,7 @@ fn run_page(history: &History, i: usize, profile: &str) -> Result<String, Report
         if drawn == 0 {
             h.push_str("<p class=\"note\">This load result has no per-second time series (made by a loadtest from before it recorded one): nothing to plot over time.</p>\n");
         } else {
-            h.push_str("<p class=\"note\">One point per second of each scenario (warm-up included, before the grey line). Latency: sent to end of body of the successful requests that finished in that second; gaps where none did.</p>\n");
+            h.push_str("<p class=\"note\">One point per second of each scenario (a warm-up, if any, comes first and ends at the grey line). Latency: sent to end of body of the successful requests that finished in that second; gaps where none did.</p>\n");
         }
     }
     h.push_str(profile);
