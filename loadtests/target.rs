@@ -60,11 +60,7 @@ impl EmbeddedTarget {
     /// Start `current_exe --serve-reference 127.0.0.1:0` in its own process group (so a Ctrl-C
     /// at the terminal reaches only the load tester, which then stops the service itself) and
     /// wait for its listening line.
-    pub fn spawn(secrets: &WebhookSecrets) -> anyhow::Result<Self> {
-        Self::spawn_with_env(secrets, &[])
-    }
-
-    /// [`EmbeddedTarget::spawn`] with extra environment variables (`loadtest --profile`).
+    /// `env`: extra environment variables of the service (`loadtest --profile`).
     pub fn spawn_with_env(
         secrets: &WebhookSecrets,
         env: &[(String, std::ffi::OsString)],
