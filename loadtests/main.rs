@@ -12,6 +12,7 @@ mod entries;
 mod pacer;
 mod plan;
 mod prepared;
+mod profile;
 mod recorder;
 mod report;
 mod resources;
@@ -188,6 +189,14 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
 
+    /// Profile the embedded reference service while the scenarios run (pprof-rs sampling at
+    /// AIOPS_PROFILE_HZ, default 997 Hz): writes a flamegraph (OUTPUT's name + .flamegraph.svg)
+    /// and its folded stacks (+ .folded) next to the result file, which names them in
+    /// metadata.profile. Not with --url or --target-pid: pprof samples only the process it runs
+    /// in, so another service is profiled with its own tools (perf record -g -p PID).
+    #[arg(long)]
+    profile: bool,
+
     /// Internal: run the reference service on ADDR (how the embedded target is started).
     #[arg(long, value_name = "ADDR", hide = true)]
     serve_reference: Option<SocketAddr>,
@@ -255,6 +264,9 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         ),
         None => (Targets::shipped(), "baselines/targets.toml".to_string()),
     };
+    let profile =
+        profile::Session::asked(cli.profile, cli.url.as_deref(), cli.target_pid, &cli.output)
+            .map_err(UsageError)?;
     let duration_s = cli.duration.unwrap_or(cli.scenario.duration_s());
     let rps = cli.rps.unwrap_or(cli.scenario.rps());
     let users = cli
@@ -341,7 +353,8 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     let (base_url, mut embedded) = match &cli.url {
         Some(url) => (url.clone(), None),
         None => {
-            let target = EmbeddedTarget::spawn_with(&secrets, &embedded_options)
+            let env = profile.as_ref().map(|p| p.child_env()).unwrap_or_default();
+            let target = EmbeddedTarget::spawn_with(&secrets, &embedded_options, &env)
                 .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
             (target.base_url.clone(), Some(target))
         }
@@ -356,6 +369,7 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         }
     };
     let monitored_pid = cli.target_pid.or(embedded.as_ref().map(|t| t.pid()));
+    let embedded_pid = embedded.as_ref().map(|t| t.pid());
     let https = base_url.starts_with("https://");
     let transport = match (cli.transport, &cli.report_html) {
         (Some(t), _) => t,
@@ -463,6 +477,13 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     let mut interrupted = false;
     let many = scenarios.len() > 1;
     let progress = report::Progress::new(std::io::stderr().is_terminal());
+    if let (Some(_), Some(t)) = (&profile, embedded.as_mut()) {
+        if let Err(e) = t.send_line(profile::START) {
+            eprintln!(
+                "warning: --profile: cannot tell the embedded service to start profiling: {e}"
+            );
+        }
+    }
 
     for scenario in &scenarios {
         if goose::is_killswitch_triggered() {
@@ -568,7 +589,16 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut target_problem = None;
-    if let Some(t) = embedded.take() {
+    if let Some(mut t) = embedded.take() {
+        if let Some(p) = &profile {
+            // The service symbolizes its samples and writes the files when told to stop.
+            match t.send_line(profile::STOP) {
+                Ok(()) => p.wait_written(|| t.exited().is_none()),
+                Err(e) => eprintln!(
+                    "warning: --profile: cannot tell the embedded service to stop profiling: {e}"
+                ),
+            }
+        }
         target_problem = t.stop();
     }
     if let Some(p) = &target_problem {
@@ -593,6 +623,25 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     let mut results = BenchmarkResults::new(all);
     results.resources = resources.clone();
     results.metadata.target = target_info;
+    if let Some(p) = &profile {
+        let ran = |name: &String| {
+            let named = |n: &String| n == name;
+            results.benchmarks.iter().any(|b| named(&b.name))
+                || results.skipped.iter().any(|b| named(&b.name))
+        };
+        let covered = scenarios
+            .iter()
+            .map(|s| s.entry_name())
+            .filter(ran)
+            .collect();
+        let what = format!(
+            "embedded reference service (pid {})",
+            embedded_pid.unwrap_or_default()
+        );
+        let (info, line) = p.finish(what, covered);
+        println!("{line}");
+        results.metadata.profile = Some(info);
+    }
     results
         .metadata
         .tool_versions

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use aiops_bench::result::ResourceUsage;
+use aiops_bench::result::{ResourcePoint, ResourceUsage};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 #[derive(Debug, Default, Clone)]
@@ -16,6 +16,7 @@ struct Acc {
     cpu_peak: Option<f64>,
     open_files_peak: Option<u64>,
     threads_peak: Option<u64>,
+    points: Vec<ResourcePoint>,
 }
 
 /// One sample of the process; `None` when it no longer exists.
@@ -83,12 +84,20 @@ impl Sampler {
         let mut probe = Probe::new(pid);
         std::thread::sleep(Duration::from_millis(200));
         let idle = probe.sample();
+        let started = std::time::Instant::now();
         let acc = Arc::new(Mutex::new(Acc::default()));
         if let Some(s) = idle {
             let mut a = acc.lock().expect("sampler lock");
             a.rss_peak_bytes = Some(s.rss_bytes);
             a.open_files_peak = s.open_files;
             a.threads_peak = s.threads;
+            a.points.push(ResourcePoint {
+                second: 0.0,
+                rss_bytes: s.rss_bytes,
+                cpu_percent: None,
+                open_files: s.open_files,
+                threads: s.threads,
+            });
         }
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
@@ -107,6 +116,14 @@ impl Sampler {
                         continue;
                     };
                     let mut a = acc.lock().expect("sampler lock");
+                    a.points.push(ResourcePoint {
+                        // milliseconds are plenty for a once-a-second sample
+                        second: (started.elapsed().as_secs_f64() * 1e3).round() / 1e3,
+                        rss_bytes: s.rss_bytes,
+                        cpu_percent: Some(s.cpu_percent),
+                        open_files: s.open_files,
+                        threads: s.threads,
+                    });
                     a.rss_peak_bytes = Some(a.rss_peak_bytes.unwrap_or(0).max(s.rss_bytes));
                     a.cpu_sum += s.cpu_percent;
                     a.cpu_samples += 1;
@@ -142,6 +159,7 @@ impl Sampler {
             cpu_peak_percent: a.cpu_peak,
             open_files_peak: a.open_files_peak,
             threads_peak: a.threads_peak,
+            timeseries: a.points,
             ..ResourceUsage::default()
         }
     }

@@ -81,8 +81,13 @@ impl EmbeddedTarget {
     /// Start `current_exe --serve-reference 127.0.0.1:0` in its own process group (so a Ctrl-C
     /// at the terminal reaches only the load tester, which then stops the service itself) and
     /// wait for its listening line.
-    /// `options` set what the child runs with beyond the defaults.
-    pub fn spawn_with(secrets: &WebhookSecrets, options: &EmbeddedOptions) -> anyhow::Result<Self> {
+    /// `options` set what the child runs with beyond the defaults; `env`: extra environment
+    /// variables of the service (`loadtest --profile`).
+    pub fn spawn_with(
+        secrets: &WebhookSecrets,
+        options: &EmbeddedOptions,
+        env: &[(String, std::ffi::OsString)],
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()
             .context("cannot find this executable to start the embedded reference service")?;
         let mut cmd = Command::new(&exe);
@@ -118,6 +123,7 @@ impl EmbeddedTarget {
                 None => cmd.env_remove(name),
             };
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -184,6 +190,18 @@ impl EmbeddedTarget {
     /// The exit status if the service already exited (it died during the run).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// Send one line to the service's stdin (a `profile start` / `profile stop` command).
+    pub fn send_line(&mut self, line: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.child.stdin.as_mut() {
+            Some(stdin) => {
+                stdin.write_all(format!("{line}\n").as_bytes())?;
+                stdin.flush()
+            }
+            None => Err(std::io::Error::other("the service's stdin is closed")),
+        }
     }
 
     /// SIGTERM (graceful), then kill after 5 s. Returns an error text if it had died earlier.
@@ -313,20 +331,36 @@ pub fn serve_reference(bind: SocketAddr) -> anyhow::Result<()> {
         database_url: env(ENV_SERVE_DATABASE_URL),
         ..defaults
     };
-    runtime.block_on(aiops_service::server::run(config, shutdown_signal()))
+    // `loadtest --profile`: the parent's environment asks for a profile (crate::profile).
+    let profiler = crate::profile::ChildProfiler::from_env();
+    let served = runtime.block_on(aiops_service::server::run(
+        config,
+        shutdown_signal(profiler.clone()),
+    ));
+    if let Some(p) = profiler {
+        p.finish();
+    }
+    served
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(profiler: Option<std::sync::Arc<crate::profile::ChildProfiler>>) {
     let stdin_closed = async {
-        // EOF on stdin: the parent is gone (or asked us to stop).
+        // EOF on stdin: the parent is gone (or asked us to stop). Lines before it are the
+        // parent's commands (`profile start`, `profile stop`).
         // A plain thread, not spawn_blocking: the runtime must not wait for it on exit.
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
+            let mut line = String::new();
+            let mut stdin = std::io::stdin().lock();
             loop {
-                match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                line.clear();
+                match stdin.read_line(&mut line) {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+                    Ok(_) => {
+                        if let Some(p) = &profiler {
+                            p.command(&line);
+                        }
+                    }
                 }
             }
             let _ = tx.send(());

@@ -468,8 +468,38 @@ pub fn validate(results: &BenchmarkResults) -> Result<(), String> {
                 ));
             }
         }
+        for (i, p) in r.timeseries.iter().enumerate() {
+            for (field, v) in [("second", Some(p.second)), ("cpu_percent", p.cpu_percent)] {
+                if let Some(v) = v.filter(|v| !v.is_finite() || !(0.0..=MAX_VALUE).contains(v)) {
+                    return Err(format!(
+                        "resources.timeseries[{i}].{field} is {v}, expected a finite number from 0 to {MAX_VALUE:e}"
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(p) = &results.metadata.profile {
+        for (field, path) in [("flamegraph", &p.flamegraph), ("folded", &p.folded)] {
+            if let Some(path) = path {
+                if !is_plain_relative(path) {
+                    return Err(format!(
+                        "metadata.profile.{field} is {path:?}, expected a path relative to the result file's folder (not absolute, no `..`)"
+                    ));
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// A non-empty relative path that stays inside its folder (no root, no `..`, no drive).
+pub fn is_plain_relative(path: &str) -> bool {
+    use std::path::Component;
+    !path.is_empty()
+        && !path.contains('\\')
+        && std::path::Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 /// Equal up to float rounding (a millionth).
@@ -738,6 +768,20 @@ pub fn save(path: &Path, results: &BenchmarkResults, overwrite: bool) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_paths_stay_inside_the_result_folder() {
+        for ok in [
+            "r.flamegraph.svg",
+            "20261204T070000Z-abc/r.folded",
+            "./r.folded",
+        ] {
+            assert!(is_plain_relative(ok), "{ok}");
+        }
+        for bad in ["", "../r.folded", "a/../../r", "/etc/passwd", "a\\..\\b"] {
+            assert!(!is_plain_relative(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn a_v1_goose_median_copied_from_the_mean_is_not_kept_as_a_measurement() {

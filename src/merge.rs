@@ -51,6 +51,13 @@ pub fn merge_runs(runs: &[BenchmarkResults]) -> BenchmarkResults {
         .filter(|(name, _)| !measured_names.contains(name.as_str()))
         .map(|(_, all): (String, Vec<&SkippedBenchmark>)| all[0].clone())
         .collect();
+    // One run's profile and resource samples do not describe a merged baseline.
+    if runs.len() > 1 {
+        out.metadata.profile = None;
+        if let Some(r) = &mut out.resources {
+            r.timeseries.clear();
+        }
+    }
     // Instruction counts of different hosts cannot be merged into one comparable baseline.
     if runs
         .iter()

@@ -39,6 +39,7 @@ pub fn collect() -> RunMetadata {
         runs: 1,
         host_fingerprint: None,
         target: None,
+        profile: None,
     }
 }
 

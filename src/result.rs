@@ -143,6 +143,32 @@ pub struct ResourceUsage {
     /// Where the database connection figures come from: `pg_stat_activity` or `pool`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_connections_source: Option<String>,
+    /// The samples behind the figures above, one about every second (the first is the idle
+    /// sample before the load); absent in files from before it was recorded and in merged
+    /// baselines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeseries: Vec<ResourcePoint>,
+}
+
+/// One sample of the load-test target's resources ([`ResourceUsage::timeseries`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourcePoint {
+    /// Seconds since sampling started (the idle sample is at 0; the scenarios follow one
+    /// another after it).
+    #[schemars(range(min = 0))]
+    pub second: f64,
+    /// Resident memory, in bytes.
+    pub rss_bytes: u64,
+    /// CPU use since the previous sample, in percent of one core; null for the idle sample.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub cpu_percent: Option<f64>,
+    /// Open file descriptors; null when the platform does not tell.
+    #[serde(default)]
+    pub open_files: Option<u64>,
+    /// Threads; null when the platform does not tell.
+    #[serde(default)]
+    pub threads: Option<u64>,
 }
 
 /// Run metadata: git commit, host and tool versions.
@@ -168,6 +194,37 @@ pub struct RunMetadata {
     /// Backends of the load-test target (load tests; absent when its `/health` did not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetInfo>,
+    /// CPU profile of the load-test target while the scenarios ran (`loadtest --profile`);
+    /// absent when not asked for and in merged baselines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<TargetProfile>,
+}
+
+/// Where `loadtest --profile` wrote the target's CPU profile: a flamegraph and the folded
+/// stacks behind it (to diff later, for example with `inferno-diff-folded`). Paths are relative
+/// to the folder of the result file (`aiops-bench history add` copies the files along).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TargetProfile {
+    /// What was profiled (for example `embedded reference service (pid 4242)`).
+    pub process: String,
+    /// The result entries of the scenarios the profile covers, in run order.
+    #[serde(default)]
+    pub scenarios: Vec<String>,
+    /// Sampling frequency in Hz (pprof-rs, a CPU-time timer: an idle process takes no samples).
+    pub frequency_hz: u32,
+    /// Samples taken.
+    pub samples: u64,
+    /// Flamegraph (inferno SVG), relative to the result file's folder; null when not written
+    /// (see `problem`).
+    #[serde(default)]
+    pub flamegraph: Option<String>,
+    /// Folded stacks (`root;...;leaf COUNT`, one line per distinct stack), relative to the
+    /// result file's folder; null when not written.
+    #[serde(default)]
+    pub folded: Option<String>,
+    /// Why a file is missing or the profile is empty; null when both were written.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// What the load-test target runs on, as its `/health` reported it. A field is null when the

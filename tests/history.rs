@@ -163,3 +163,71 @@ fn adds_runs_once_and_refuses_bad_input_without_writing() {
         .code(2)
         .stderr(predicate::str::contains("history add"));
 }
+
+/// A `loadtest --profile` result: its flamegraph and folded stacks go into the history with it
+/// (named relative to the stored copy); a missing file is dropped with the reason; a path that
+/// leaves the result's folder is refused (exit 2) and nothing is copied.
+#[test]
+fn add_keeps_the_profile_files_of_a_load_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("history");
+    let src = fixture("tests/fixtures/history/load-3.json");
+    bin()
+        .args(["history", "add", "--dir"])
+        .arg(&dir)
+        .arg(&src)
+        .assert()
+        .success();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let id = index["runs"][0]["id"].as_str().unwrap().to_string();
+    let stored = aiops_bench::io::load(&dir.join(format!("runs/{id}.json"))).unwrap();
+    let p = stored.metadata.profile.expect("the profile is kept");
+    assert_eq!(p.flamegraph, Some(format!("{id}/load-3.flamegraph.svg")));
+    assert_eq!(p.folded, Some(format!("{id}/load-3.folded")));
+    assert_eq!(p.problem, None);
+    for rel in [p.flamegraph.unwrap(), p.folded.unwrap()] {
+        let name = rel.rsplit('/').next().unwrap().to_string();
+        assert_eq!(
+            std::fs::read(dir.join("runs").join(&rel)).unwrap(),
+            std::fs::read(fixture("tests/fixtures/history").join(name)).unwrap()
+        );
+    }
+
+    // The result without its files (copied alone elsewhere): kept, the reason recorded.
+    let alone = tmp.path().join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let mut moved = aiops_bench::io::load(&src).unwrap();
+    moved.timestamp = "2026-12-01T00:00:00Z".into();
+    aiops_bench::io::save(&alone.join("load-3.json"), &moved, true).unwrap();
+    let dir2 = tmp.path().join("history2");
+    bin()
+        .args(["history", "add", "--dir"])
+        .arg(&dir2)
+        .arg(alone.join("load-3.json"))
+        .assert()
+        .success();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir2.join("index.json")).unwrap()).unwrap();
+    let id = index["runs"][0]["id"].as_str().unwrap();
+    let stored = aiops_bench::io::load(&dir2.join(format!("runs/{id}.json"))).unwrap();
+    let p = stored.metadata.profile.unwrap();
+    assert_eq!((p.flamegraph, p.folded), (None, None));
+    assert!(p.problem.unwrap().contains("was not found"));
+
+    // A hostile path: refused by the reader, nothing written.
+    let mut hostile = moved.clone();
+    hostile.metadata.profile.as_mut().unwrap().flamegraph = Some("../../etc/passwd".into());
+    let text = serde_json::to_string(&hostile).unwrap();
+    let bad = tmp.path().join("hostile.json");
+    std::fs::write(&bad, text).unwrap();
+    let dir3 = tmp.path().join("history3");
+    bin()
+        .args(["history", "add", "--dir"])
+        .arg(&dir3)
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("metadata.profile.flamegraph"));
+    assert!(!dir3.join("runs").exists());
+}

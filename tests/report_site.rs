@@ -1,7 +1,9 @@
 //! `aiops-bench report`: the site built from real results (criterion runs, instruction counts,
-//! load tests with HDR histograms, an A/B report) has every local link resolving, loads nothing
-//! from the network, its overview data is snapshot-tested, and headless Chromium renders every
-//! chart (screenshots kept under target/tmp/report-screenshots for CI to upload).
+//! load tests with HDR histograms, a load test with its time series, resource samples and
+//! `loadtest --profile` flamegraph, an A/B report with `ab --profile` flamegraphs) has every
+//! local link resolving, loads nothing from the network, its overview data is snapshot-tested,
+//! and headless Chromium renders every chart (screenshots kept under
+//! target/tmp/report-screenshots for CI to upload).
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -15,7 +17,7 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-const RUNS: [&str; 8] = [
+const RUNS: [&str; 9] = [
     "tests/fixtures/results/run-1.json",
     "tests/fixtures/results/run-2.json",
     "tests/fixtures/results/run-3.json",
@@ -24,7 +26,51 @@ const RUNS: [&str; 8] = [
     "tests/fixtures/v1/load.json",
     "tests/fixtures/history/load-1.json",
     "tests/fixtures/history/load-2.json",
+    // `loadtest --duration 4 --rps 50 --profile`: timeseries, resources.timeseries, a flamegraph
+    "tests/fixtures/history/load-3.json",
 ];
+
+/// The A/B fixture with the real `ab --profile` output of scripts/profile-check (its
+/// differential flamegraph of `webhook/parse/github_pull_request` with `extra-parse-work`) named
+/// for that benchmark, relative to the report's folder as `ab` writes them.
+fn ab_with_profile(tmp: &Path) -> PathBuf {
+    let mut ab: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("tests/fixtures/history/ab-tail.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tmp.join("ab/profiles/webhook__parse__github_pull_request");
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = fixture("scripts/results/profile-check-2026-12-01");
+    std::fs::copy(real.join("differential.svg"), dir.join("differential.svg")).unwrap();
+    std::fs::copy(real.join("github_pull_request.svg"), dir.join("head.svg")).unwrap();
+    let rel = "profiles/webhook__parse__github_pull_request";
+    ab["benchmarks"][0]["profile"] = serde_json::json!({
+        "dir": rel,
+        "seconds": 5,
+        "head_flamegraph": format!("{rel}/head.svg"),
+        "differential_flamegraph": format!("{rel}/differential.svg"),
+        "base_flamegraph": format!("{rel}/base.svg"),
+        "problem": "the base's flamegraph is not part of this fixture",
+    });
+    let path = tmp.join("ab/ab.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&ab).unwrap()).unwrap();
+    path
+}
+
+/// The id of the run made from `file` (by its timestamp).
+fn run_id(history: &Path, file: &str) -> String {
+    let results = aiops_bench::io::load(&fixture(file)).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(history.join("index.json")).unwrap()).unwrap();
+    index["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["timestamp"] == results.timestamp.as_str())
+        .and_then(|r| r["id"].as_str())
+        .unwrap()
+        .to_string()
+}
 
 /// A history of every real result fixture, and the site built from it.
 fn build(tmp: &Path) -> (PathBuf, PathBuf) {
@@ -45,10 +91,10 @@ fn build(tmp: &Path) -> (PathBuf, PathBuf) {
         .arg("--baseline")
         .arg(fixture("tests/fixtures/results/run-1.json"))
         .arg("--ab")
-        .arg(fixture("tests/fixtures/history/ab-tail.json"))
+        .arg(ab_with_profile(tmp))
         .assert()
         .success()
-        .stdout(predicate::str::contains("for 8 runs and 66 benchmarks"));
+        .stdout(predicate::str::contains("for 9 runs and 66 benchmarks"));
     (history, site)
 }
 
@@ -69,8 +115,8 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
     let (_, site) = build(tmp.path());
     let mut pages = Vec::new();
     html_files(&site, &mut pages);
-    // overview, runs list, ab, 66 benchmarks, 8 runs
-    assert_eq!(pages.len(), 3 + 66 + 8);
+    // overview, runs list, ab, 66 benchmarks, 9 runs
+    assert_eq!(pages.len(), 3 + 66 + 9);
     let link = Regex::new(r#"(?:href|src)="([^"]*)""#).unwrap();
     let remote = Regex::new(r#"(?:href|src|url)\s*[=(]\s*"?(?:https?:)?//"#).unwrap();
     let mut links = 0;
@@ -101,15 +147,56 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
     }
     assert!(links > 1000, "{links} links checked");
     // The load run's page has one HDR chart per scenario; the A/B page one per statistic.
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("history/index.json")).unwrap())
-            .unwrap();
-    let last = index["runs"][7]["id"].as_str().unwrap();
-    let run = std::fs::read_to_string(site.join(format!("runs/{last}.html"))).unwrap();
+    let old = run_id(
+        &tmp.path().join("history"),
+        "tests/fixtures/history/load-2.json",
+    );
+    let run = std::fs::read_to_string(site.join(format!("runs/{old}.html"))).unwrap();
     assert_eq!(run.matches("<svg").count(), 3, "health, mixed, webhooks");
     assert!(run.contains("resident memory peak"));
+    assert!(run.contains("no per-second time series"));
+    assert!(!run.contains("CPU profile"));
+    // The run with a time series: 3 HDR charts, 3 resource charts, 3 per scenario over time;
+    // its flamegraph and folded stacks copied next to the page and linked.
+    let new = run_id(
+        &tmp.path().join("history"),
+        "tests/fixtures/history/load-3.json",
+    );
+    let run = std::fs::read_to_string(site.join(format!("runs/{new}.html"))).unwrap();
+    assert_eq!(run.matches("<svg").count(), 3 + 3 + 3 * 3);
+    for title in [
+        "load/webhook_ingest: requests per second",
+        "load/webhook_ingest: latency per second",
+        "load/webhook_ingest: requests in flight",
+        "target CPU",
+        "target resident memory",
+    ] {
+        assert!(run.contains(title), "run page has no chart {title:?}");
+    }
+    let flame = format!("href=\"{new}/load-3.flamegraph.svg\"");
+    assert!(run.contains(&flame), "run page links {flame}");
+    let svg =
+        std::fs::read_to_string(site.join(format!("runs/{new}/load-3.flamegraph.svg"))).unwrap();
+    assert_eq!(
+        svg,
+        std::fs::read_to_string(fixture("tests/fixtures/history/load-3.flamegraph.svg")).unwrap(),
+        "the copied flamegraph is the run's"
+    );
+    assert!(site.join(format!("runs/{new}/load-3.folded")).is_file());
+    // The A/B page: one chart per statistic, and the profile's files copied and linked.
     let ab = std::fs::read_to_string(site.join("ab.html")).unwrap();
     assert_eq!(ab.matches("<svg").count(), 3);
+    let dir = "ab/webhook__parse__github_pull_request";
+    assert!(
+        ab.contains(&format!("href=\"{dir}/differential.svg\"")),
+        "{ab}"
+    );
+    assert!(ab.contains(&format!("href=\"{dir}/head.svg\"")));
+    assert!(
+        ab.contains("base.svg not found"),
+        "a missing file is said, not linked"
+    );
+    assert!(site.join(dir).join("differential.svg").is_file());
 }
 
 #[test]
@@ -178,9 +265,7 @@ fn chromium_renders_every_chart_without_console_errors() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let (history, site) = build(tmp.path());
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(history.join("index.json")).unwrap()).unwrap();
-    let load_run = index["runs"][7]["id"].as_str().unwrap().to_string();
+    let load_run = run_id(&history, "tests/fixtures/history/load-3.json");
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let pages = [
@@ -195,7 +280,7 @@ fn chromium_renders_every_chart_without_console_errors() {
             "bench/load~mixed_api.html".to_string(),
             1200,
         ),
-        ("run", format!("runs/{load_run}.html"), 2000),
+        ("run", format!("runs/{load_run}.html"), 6400),
         ("ab", "ab.html".to_string(), 1200),
     ];
     let svg = Regex::new(r"(?s)<svg\b.*?</svg>").unwrap();

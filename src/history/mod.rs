@@ -10,6 +10,10 @@
 //!
 //! A run is identified by its git commit and its timestamp: adding the same run twice (same
 //! commit, same instant, however the timestamp is spelled) keeps the first copy.
+//!
+//! A load result made with `loadtest --profile` names its flamegraph and folded stacks
+//! (`metadata.profile`, relative to the result file): they are copied to `runs/<id>/` and the
+//! stored copy names them there, so the history (and the site built from it) keeps them.
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -211,15 +215,16 @@ pub fn add(dir: &Path, files: &[PathBuf]) -> Result<Vec<Added>, HistoryError> {
     for path in files {
         let results = io::load(path)?;
         let entry = entry_for(path, &results)?;
-        loaded.push((results, entry));
+        loaded.push((path, results, entry));
     }
     let mut index = read_index(dir)?;
     let mut outcome = Vec::new();
-    for (results, entry) in loaded {
+    for (path, mut results, entry) in loaded {
         if let Some(existing) = index.runs.iter().find(|e| same_run(e, &entry)) {
             outcome.push(Added::Duplicate(existing.clone()));
             continue;
         }
+        copy_profile(path, dir, &entry, &mut results)?;
         io::save(&dir.join(&entry.file), &results, true)?;
         index.insert(entry.clone());
         outcome.push(Added::New(entry));
@@ -228,6 +233,53 @@ pub fn add(dir: &Path, files: &[PathBuf]) -> Result<Vec<Added>, HistoryError> {
     json.push(b'\n');
     write_atomic(&dir.join(INDEX_FILE), &json)?;
     Ok(outcome)
+}
+
+/// Copy the profile files `results` names (relative to `path`'s folder) to
+/// `dir/runs/<id>/` and name them there (relative to the stored copy in `dir/runs/`). A file
+/// that is not there is dropped from the stored copy, with the reason in `problem`.
+fn copy_profile(
+    path: &Path,
+    dir: &Path,
+    entry: &IndexEntry,
+    results: &mut BenchmarkResults,
+) -> Result<(), HistoryError> {
+    let Some(profile) = results.metadata.profile.as_mut() else {
+        return Ok(());
+    };
+    let from_dir = path.parent().unwrap_or(Path::new("."));
+    let to_dir = dir.join(RUNS_DIR).join(&entry.id);
+    let mut missing = Vec::new();
+    for file in [&mut profile.flamegraph, &mut profile.folded] {
+        let Some(rel) = file.take() else { continue };
+        let from = from_dir.join(&rel);
+        let name = Path::new(&rel)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| rel.clone());
+        if !from.is_file() {
+            missing.push(format!(
+                "{} was not found when the run was added to the history",
+                from.display()
+            ));
+            continue;
+        }
+        let to = to_dir.join(&name);
+        let io_err = |source| HistoryError::Io {
+            action: "copy the profile to",
+            path: to.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&to_dir).map_err(io_err)?;
+        std::fs::copy(&from, &to).map_err(io_err)?;
+        *file = Some(format!("{}/{name}", entry.id));
+    }
+    if !missing.is_empty() {
+        let mut problem = profile.problem.take().map(|p| vec![p]).unwrap_or_default();
+        problem.extend(missing);
+        profile.problem = Some(problem.join("; "));
+    }
+    Ok(())
 }
 
 /// Every run of the history folder `dir`, oldest first, with its index entry.

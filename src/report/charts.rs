@@ -361,6 +361,118 @@ pub fn percentile_chart(title: &str, lines: &[(String, Vec<(f64, f64)>)]) -> Dra
     Ok(svg)
 }
 
+/// Input of [`time_chart`]: lines over seconds of a run.
+pub struct TimeInput<'a> {
+    /// Title above the chart.
+    pub title: &'a str,
+    /// X axis description, with its unit.
+    pub x_desc: &'a str,
+    /// Y axis description, with its unit.
+    pub y_desc: &'a str,
+    /// Lines: name and (x, y) points; a `None` y breaks the line (nothing measured then).
+    pub lines: &'a [(&'a str, Vec<(f64, Option<f64>)>)],
+    /// A vertical marker (x, legend), for example the end of a warm-up.
+    pub marker: Option<(f64, &'a str)>,
+}
+
+/// Width and height of a time chart.
+pub const TIME_SIZE: (u32, u32) = (960, 300);
+
+/// Lines over the seconds of a run (a load test's rates, latencies, requests in flight, the
+/// target's resources), the y axis from 0.
+pub fn time_chart(input: &TimeInput) -> DrawResult<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, TIME_SIZE).into_drawing_area();
+        let xs: Vec<f64> = input
+            .lines
+            .iter()
+            .flat_map(|(_, pts)| pts.iter().map(|p| p.0))
+            .collect();
+        let ys: Vec<f64> = input
+            .lines
+            .iter()
+            .flat_map(|(_, pts)| pts.iter().filter_map(|p| p.1))
+            .collect();
+        let (x_lo, x_hi) = min_max(&xs);
+        let x_hi = if x_hi > x_lo { x_hi } else { x_lo + 1.0 };
+        let (_, y_hi) = min_max(&ys);
+        let y_hi = if y_hi > 0.0 { y_hi * 1.15 } else { 1.0 };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(input.title, ("sans-serif", 17).into_font().color(&INK))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_lo..x_hi, 0f64..y_hi)?;
+        chart
+            .configure_mesh()
+            .x_desc(input.x_desc)
+            .y_desc(input.y_desc)
+            .x_labels(12)
+            .y_labels(6)
+            .x_label_formatter(&|v| short(*v))
+            .y_label_formatter(&|v| short(*v))
+            .axis_style(INK)
+            .bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
+            .label_style(("sans-serif", 13).into_font().color(&INK))
+            .axis_desc_style(("sans-serif", 14).into_font().color(&INK))
+            .draw()?;
+        if let Some((x, label)) = input.marker {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x, 0.0), (x, y_hi)],
+                    GRID.stroke_width(3),
+                )))?
+                .label(label)
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x + 8, y - 6), (x + 8, y + 6)], GRID.stroke_width(3))
+                });
+        }
+        for (k, (name, pts)) in input.lines.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            // One polyline per stretch of measured points.
+            let mut stretches: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            for &(x, y) in pts {
+                match y {
+                    Some(y) => stretches.last_mut().expect("one stretch").push((x, y)),
+                    None if stretches.last().is_some_and(|s| !s.is_empty()) => {
+                        stretches.push(Vec::new())
+                    }
+                    None => {}
+                }
+            }
+            let mut labelled = false;
+            for stretch in stretches.into_iter().filter(|s| !s.is_empty()) {
+                // A lone point would be an invisible line: mark it.
+                if stretch.len() == 1 {
+                    chart.draw_series(std::iter::once(Circle::new(
+                        stretch[0],
+                        2,
+                        color.filled(),
+                    )))?;
+                }
+                let s = chart.draw_series(LineSeries::new(stretch, color.stroke_width(2)))?;
+                if !labelled {
+                    s.label(*name).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+                    labelled = true;
+                }
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(PAPER.mix(0.85))
+            .border_style(GRID)
+            .label_font(("sans-serif", 13).into_font().color(&INK))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
 /// One benchmark of an A/B chart: name, change in percent with its interval, and the
 /// regression threshold in percent.
 pub struct AbInput {

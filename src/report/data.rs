@@ -64,6 +64,9 @@ pub struct History {
     pub runs: Vec<Run>,
     /// Every benchmark, by name.
     pub series: Vec<Series>,
+    /// The history folder the runs were read from (profile files are copied from its `runs/`);
+    /// `None` for runs built in memory.
+    pub root: Option<std::path::PathBuf>,
 }
 
 fn slug(name: &str) -> String {
@@ -129,7 +132,11 @@ impl History {
                 s
             })
             .collect();
-        Self { runs, series }
+        Self {
+            runs,
+            series,
+            root: None,
+        }
     }
 }
 

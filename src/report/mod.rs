@@ -10,6 +10,11 @@
 //!   resources and every benchmark;
 //! * `ab.html`: an `aiops-bench ab BASE_REV --output FILE` JSON report, when given.
 //!
+//! Run pages also draw a load test's `timeseries` (rates, latency, requests in flight per
+//! second) and the target's resources over time, and link the flamegraph and folded stacks of
+//! `loadtest --profile` (copied to `runs/<id>/`); the A/B page links the flamegraphs of
+//! `ab --profile` (copied to `ab/<benchmark>/`).
+//!
 //! The overview stays light whatever the history's length (sparklines of the last
 //! [`SPARK_RUNS`] runs); the long series live on the per-benchmark pages.
 
@@ -96,7 +101,9 @@ pub fn load_history(dir: &Path) -> Result<History, ReportError> {
             path: dir.to_path_buf(),
         });
     }
-    Ok(History::new(runs))
+    let mut history = History::new(runs);
+    history.root = Some(dir.to_path_buf());
+    Ok(history)
 }
 
 /// Build the site.
@@ -108,14 +115,47 @@ pub fn build(o: &Options) -> Result<Summary, ReportError> {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-            serde_json::from_slice::<crate::ab::AbReport>(&bytes).map_err(|e| ReportError::Ab {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })
+            let mut report =
+                serde_json::from_slice::<crate::ab::AbReport>(&bytes).map_err(|e| {
+                    ReportError::Ab {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    }
+                })?;
+            resolve_ab_profiles(&mut report, path);
+            Ok::<_, ReportError>(report)
         })
         .transpose()?;
     let history = load_history(o.history)?;
     write_site(&history, o.output, baseline.as_ref(), ab.as_ref())
+}
+
+/// `ab --profile` names its files as the `ab` run saw them (relative to where it ran, usually
+/// the repository root): a relative path that does not exist from here is tried next to the
+/// A/B report's file too.
+fn resolve_ab_profiles(report: &mut crate::ab::AbReport, ab_file: &Path) {
+    let beside = ab_file.parent().unwrap_or(Path::new("."));
+    for p in report
+        .benchmarks
+        .iter_mut()
+        .filter_map(|b| b.profile.as_mut())
+    {
+        for path in [
+            &mut p.base_flamegraph,
+            &mut p.head_flamegraph,
+            &mut p.differential_flamegraph,
+            &mut p.base_folded,
+            &mut p.head_folded,
+            &mut p.differential_folded,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() && !path.exists() && beside.join(&*path).exists() {
+                *path = beside.join(&*path);
+            }
+        }
+    }
 }
 
 /// Write the site of `history` (already loaded) to `output`.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::charts::{self, AbInput, HistoryInput, Pixel, Unit};
+use super::charts::{self, AbInput, HistoryInput, Pixel, TimeInput, Unit};
 use super::data::{History, OverviewRow, Run, Series, SeriesKind};
 use super::{ReportError, BAND_RUNS, SPARK_RUNS};
 use crate::ab::{AbReport, AbVerdict};
@@ -145,6 +145,110 @@ impl Site {
         Ok(())
     }
 
+    /// Copy `from` to `rel` in the site; `None` when `from` is not a file.
+    fn copy(&mut self, from: &Path, rel: &str) -> Result<Option<String>, ReportError> {
+        if !from.is_file() {
+            return Ok(None);
+        }
+        let path = self.root.join(rel);
+        let err = |source| ReportError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        self.bytes += std::fs::copy(from, &path).map_err(err)?;
+        Ok(Some(rel.to_string()))
+    }
+
+    /// The files of a run's `loadtest --profile`, copied from the history into `runs/<id>/`:
+    /// the run page's section about them (empty when the run has no profile).
+    fn run_profile(&mut self, history: &History, run: &Run) -> Result<String, ReportError> {
+        let Some(p) = &run.results.metadata.profile else {
+            return Ok(String::new());
+        };
+        let mut links = Vec::new();
+        let mut missing = Vec::new();
+        for (label, file) in [("flamegraph", &p.flamegraph), ("folded stacks", &p.folded)] {
+            let Some(rel) = file else { continue };
+            // Stored runs name their files relative to the history's runs/ folder.
+            let copied = match &history.root {
+                Some(root) if crate::io::is_plain_relative(rel) => self.copy(
+                    &root.join(crate::history::RUNS_DIR).join(rel),
+                    &format!("runs/{rel}"),
+                )?,
+                _ => None,
+            };
+            match copied {
+                // The run page is in runs/: the file is at runs/<rel>.
+                Some(_) => links.push(format!("<a href=\"{}\">{label}</a>", esc(rel))),
+                None => missing.push(format!("{label} {rel} is not in the history")),
+            }
+        }
+        let mut h = String::from("<h2>CPU profile of the target</h2>\n");
+        let _ = writeln!(
+            h,
+            "<p>{} samples at {} Hz of the {} while {} ran (loadtest --profile){}{}.</p>",
+            p.samples,
+            p.frequency_hz,
+            esc(&p.process),
+            if p.scenarios.is_empty() {
+                "the scenarios".to_string()
+            } else {
+                esc(&p.scenarios.join(", "))
+            },
+            if links.is_empty() { "" } else { ": " },
+            links.join(" · ")
+        );
+        for note in p.problem.iter().chain(&missing) {
+            let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(note));
+        }
+        Ok(h)
+    }
+
+    /// The files of each regressed benchmark's `ab --profile`, copied into `ab/<benchmark>/`:
+    /// benchmark name → the A/B page's links and notes.
+    fn ab_profiles(&mut self, ab: &AbReport) -> Result<BTreeMap<String, String>, ReportError> {
+        let mut out = BTreeMap::new();
+        for b in &ab.benchmarks {
+            let Some(p) = &b.profile else { continue };
+            let folder = format!("ab/{}", crate::ab::profile::file_name(&b.name));
+            let mut links = Vec::new();
+            for (label, file) in [
+                (
+                    "differential flamegraph (red: more time on B)",
+                    &p.differential_flamegraph,
+                ),
+                ("A flamegraph", &p.base_flamegraph),
+                ("B flamegraph", &p.head_flamegraph),
+                ("differential folded", &p.differential_folded),
+                ("A folded", &p.base_folded),
+                ("B folded", &p.head_folded),
+            ] {
+                let Some(from) = file else { continue };
+                let name = from
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let copied = self.copy(from, &format!("{folder}/{name}"))?;
+                match copied {
+                    Some(rel) => links.push(format!("<a href=\"{}\">{label}</a>", esc(&rel))),
+                    None => links.push(format!(
+                        "<span class=\"muted\">{label}: {} not found</span>",
+                        esc(&from.display().to_string())
+                    )),
+                }
+            }
+            let mut h = links.join(" · ");
+            if let Some(problem) = &p.problem {
+                let _ = write!(h, " <span class=\"note\">({})</span>", esc(problem));
+            }
+            out.insert(b.name.clone(), h);
+        }
+        Ok(out)
+    }
+
     pub(super) fn write_all(
         &mut self,
         history: &History,
@@ -165,11 +269,13 @@ impl Site {
             self.write(&format!("bench/{}.html", s.slug), &page)?;
         }
         for (i, run) in history.runs.iter().enumerate() {
-            let page = run_page(history, i)?;
+            let profile = self.run_profile(history, run)?;
+            let page = run_page(history, i, &profile)?;
             self.write(&format!("runs/{}.html", run.entry.id), &page)?;
         }
         if let Some(ab) = ab {
-            self.write("ab.html", &ab_page(ab)?)?;
+            let profiles = self.ab_profiles(ab)?;
+            self.write("ab.html", &ab_page(ab, &profiles)?)?;
         }
         Ok(())
     }
@@ -410,7 +516,147 @@ fn percentile_points(b: &Benchmark) -> Option<Vec<(f64, f64)>> {
     Some(pts)
 }
 
-fn run_page(history: &History, i: usize) -> Result<String, ReportError> {
+/// A named line of a time chart: (x, y) points, `None` where nothing was measured.
+type TimeLine<'a> = (&'a str, Vec<(f64, Option<f64>)>);
+
+/// A load scenario's `timeseries`: rates, latency and requests in flight over its seconds.
+fn load_over_time(h: &mut String, b: &Benchmark) -> Result<(), ReportError> {
+    let ts = &b.timeseries;
+    let warmup = b
+        .schedule
+        .map(|s| s.warmup_seconds)
+        .filter(|w| *w > 0.0)
+        .map(|w| (w, "end of warm-up"));
+    let x = |p: &crate::result::TimeseriesPoint| f64::from(p.second);
+    let x_desc = "seconds since the schedule started";
+    let rates: [TimeLine; 3] = [
+        (
+            "sent",
+            ts.iter()
+                .map(|p| (x(p), Some(p.sent_per_s as f64)))
+                .collect(),
+        ),
+        (
+            "answered",
+            ts.iter()
+                .map(|p| (x(p), Some(p.answered_per_s as f64)))
+                .collect(),
+        ),
+        (
+            "errors",
+            ts.iter().map(|p| (x(p), Some(p.errors as f64))).collect(),
+        ),
+    ];
+    let max_ms = ts
+        .iter()
+        .filter_map(|p| p.p99_ms.or(p.p50_ms))
+        .fold(0.0, f64::max);
+    let unit = Unit::for_ms(max_ms);
+    let latency: [TimeLine; 2] = [
+        (
+            "p50",
+            ts.iter()
+                .map(|p| (x(p), p.p50_ms.map(|v| v * unit.factor)))
+                .collect(),
+        ),
+        (
+            "p99",
+            ts.iter()
+                .map(|p| (x(p), p.p99_ms.map(|v| v * unit.factor)))
+                .collect(),
+        ),
+    ];
+    let in_flight: [TimeLine; 1] = [(
+        "in flight at the end of the second",
+        ts.iter()
+            .map(|p| (x(p), Some(p.in_flight as f64)))
+            .collect(),
+    )];
+    let latency_desc = format!("latency ({}), successful requests", unit.name);
+    let specs: [(String, &str, &[TimeLine]); 3] = [
+        (
+            format!("{}: requests per second", b.name),
+            "requests per second",
+            &rates,
+        ),
+        (
+            format!("{}: latency per second", b.name),
+            latency_desc.as_str(),
+            &latency,
+        ),
+        (
+            format!("{}: requests in flight", b.name),
+            "requests in flight (count)",
+            &in_flight,
+        ),
+    ];
+    for (title, y_desc, lines) in specs {
+        let svg = charts::time_chart(&TimeInput {
+            title: &title,
+            x_desc,
+            y_desc,
+            lines,
+            marker: warmup,
+        })
+        .map_err(draw_err(&b.name))?;
+        let _ = writeln!(h, "<div class=\"chart\">{svg}</div>");
+    }
+    Ok(())
+}
+
+/// The target's resources over the seconds the load tester sampled them.
+fn resources_over_time(
+    h: &mut String,
+    points: &[crate::result::ResourcePoint],
+) -> Result<(), ReportError> {
+    let x_desc = "seconds since sampling started (idle sample at 0, then the scenarios in turn)";
+    let cpu: [TimeLine; 1] = [(
+        "CPU",
+        points.iter().map(|p| (p.second, p.cpu_percent)).collect(),
+    )];
+    let rss: [TimeLine; 1] = [(
+        "resident memory",
+        points
+            .iter()
+            .map(|p| (p.second, Some(p.rss_bytes as f64 / 1048576.0)))
+            .collect(),
+    )];
+    let counts: [TimeLine; 2] = [
+        (
+            "threads",
+            points
+                .iter()
+                .map(|p| (p.second, p.threads.map(|n| n as f64)))
+                .collect(),
+        ),
+        (
+            "open files",
+            points
+                .iter()
+                .map(|p| (p.second, p.open_files.map(|n| n as f64)))
+                .collect(),
+        ),
+    ];
+    let specs: [(&str, &str, &[TimeLine]); 3] = [
+        ("target CPU", "CPU (% of one core)", &cpu),
+        ("target resident memory", "resident memory (MiB)", &rss),
+        ("target threads and open files", "count", &counts),
+    ];
+    for (title, y_desc, lines) in specs {
+        let svg = charts::time_chart(&TimeInput {
+            title,
+            x_desc,
+            y_desc,
+            lines,
+            marker: None,
+        })
+        .map_err(draw_err(title))?;
+        let _ = writeln!(h, "<div class=\"chart\">{svg}</div>");
+    }
+    Ok(())
+}
+
+fn run_page(history: &History, i: usize, profile: &str) -> Result<String, ReportError> {
     let run = &history.runs[i];
     let r = &run.results;
     let mut h = head(&format!("Run {}", run.entry.id), 1);
@@ -494,12 +740,30 @@ fn run_page(history: &History, i: usize) -> Result<String, ReportError> {
             count(res.threads_peak)
         );
     }
-    if r.benchmarks
-        .iter()
-        .any(|b| b.kind == crate::result::Kind::Load)
-    {
-        h.push_str("<p class=\"note\">Rate and latency over time: result files (schema version 2) keep a load test's totals and its histogram, not a time series, so there is none to plot.</p>\n");
+    if let Some(points) = r.resources.as_ref().map(|r| &r.timeseries) {
+        if !points.is_empty() {
+            resources_over_time(&mut h, points)?;
+        }
     }
+    let loads: Vec<&Benchmark> = r
+        .benchmarks
+        .iter()
+        .filter(|b| b.kind == crate::result::Kind::Load)
+        .collect();
+    if !loads.is_empty() {
+        h.push_str("<h2>Load over time</h2>\n");
+        let mut drawn = 0;
+        for b in loads.iter().filter(|b| !b.timeseries.is_empty()) {
+            load_over_time(&mut h, b)?;
+            drawn += 1;
+        }
+        if drawn == 0 {
+            h.push_str("<p class=\"note\">This load result has no per-second time series (made by a loadtest from before it recorded one): nothing to plot over time.</p>\n");
+        } else {
+            h.push_str("<p class=\"note\">One point per second of each scenario (a warm-up, if any, comes first and ends at the grey line). Latency: sent to end of body of the successful requests that finished in that second; gaps where none did.</p>\n");
+        }
+    }
+    h.push_str(profile);
     if !r.benchmarks.is_empty() {
         h.push_str("<h2>Benchmarks</h2><table><thead><tr><th>benchmark</th><th class=\"n\">median</th><th class=\"n\">p95</th><th class=\"n\">p99</th><th class=\"n\">max</th><th class=\"n\">throughput</th><th class=\"n\">success</th><th>percentiles from</th></tr></thead><tbody>\n");
         for b in &r.benchmarks {
@@ -571,7 +835,7 @@ fn ab_color(v: AbVerdict) -> usize {
     }
 }
 
-fn ab_page(ab: &AbReport) -> Result<String, ReportError> {
+fn ab_page(ab: &AbReport, profiles: &BTreeMap<String, String>) -> Result<String, ReportError> {
     let mut h = head("A/B comparison", 0);
     let _ = writeln!(
         h,
@@ -636,6 +900,13 @@ fn ab_page(ab: &AbReport) -> Result<String, ReportError> {
         );
     }
     h.push_str("</tbody></table>\n");
+    if !profiles.is_empty() {
+        h.push_str("<h2>Profiles (ab --profile)</h2><table><thead><tr><th>benchmark</th><th>where the time went</th></tr></thead><tbody>\n");
+        for (name, links) in profiles {
+            let _ = writeln!(h, "<tr><td>{}</td><td>{links}</td></tr>", esc(name));
+        }
+        h.push_str("</tbody></table>\n");
+    }
     for s in &ab.skipped {
         let _ = writeln!(
             h,
