@@ -8,6 +8,7 @@
 //! the plan without sending anything.
 
 mod entries;
+mod llm;
 mod plan;
 mod prepared;
 mod recorder;
@@ -86,6 +87,9 @@ fn parse_url(s: &str) -> Result<String, String> {
         --target-pid PID to sample its resources) and --plan FILE for its endpoints (see \
         loadtests/README.md; `loadtest --plan FILE --check` validates one). The built-in plan signs \
         webhooks with AIOPS_WEBHOOK_SECRET_GITHUB / AIOPS_WEBHOOK_SECRET_ALERTMANAGER when set.\n\
+        `--only llm` loads an OpenAI-compatible LLM provider with streamed chat completions instead \
+        (TTFT, ITL, TPOT, e2e, tokens/s, goodput): AIOPS_LLM_BASE_URL (+ AIOPS_LLM_API_KEY, \
+        AIOPS_LLM_MODEL) or, unset, an embedded mock whose latency the --llm-mock-* flags set.\n\
         Exit codes: 0 all thresholds met, 1 a threshold breached or the run failed, 2 bad input or \
         unreachable target, 130 interrupted (results so far are still written)."
 )]
@@ -123,7 +127,7 @@ struct Cli {
     check: bool,
 
     /// Run only one scenario of the plan, by short name or name (built-in: health, mixed,
-    /// webhooks).
+    /// webhooks), or `llm`: streamed chat completions against an LLM provider (see below).
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -173,6 +177,9 @@ struct Cli {
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
+
+    #[command(flatten)]
+    llm: llm::LlmArgs,
 
     /// Internal: run the reference service on ADDR (how the embedded target is started).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -241,6 +248,9 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         .users
         .map(|u| u as usize)
         .unwrap_or_else(|| ((rps / 16) as usize).clamp(64, 1000));
+    if llm::wanted(&cli) {
+        return llm::run(&cli, targets, targets_file, duration_s, rps, users).await;
+    }
 
     // The plan, validated before anything starts. The embedded service gets fresh webhook
     // secrets; a plan reads them under the variable names the service reads them from.
