@@ -645,7 +645,10 @@ fn validate_benchmark(b: &Benchmark) -> Result<(), String> {
             ("llm.output_tokens_per_second", l.output_tokens_per_second),
             ("llm.requests_per_second", l.requests_per_second),
             ("llm.goodput_per_second", l.goodput_per_second),
-            ("llm.retry_after.paused_seconds", l.retry_after.paused_seconds),
+            (
+                "llm.retry_after.paused_seconds",
+                l.retry_after.paused_seconds,
+            ),
         ] {
             check(name, field, v)?;
         }

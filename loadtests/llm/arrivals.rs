@@ -84,7 +84,13 @@ mod tests {
         assert!((sd / mean - 1.0).abs() < 0.05, "sd/mean {}", sd / mean);
         let above = gaps.iter().filter(|g| **g > mean).count() as f64 / gaps.len() as f64;
         assert!((above - (-1.0f64).exp()).abs() < 0.02, "{above}");
-        assert_eq!(o, offsets(Arrival::Poisson, 100, Duration::from_secs(200), 7));
-        assert_ne!(o, offsets(Arrival::Poisson, 100, Duration::from_secs(200), 8));
+        assert_eq!(
+            o,
+            offsets(Arrival::Poisson, 100, Duration::from_secs(200), 7)
+        );
+        assert_ne!(
+            o,
+            offsets(Arrival::Poisson, 100, Duration::from_secs(200), 8)
+        );
     }
 }

@@ -261,7 +261,10 @@ impl Shared {
 }
 
 /// Sleep until `at`; false when Ctrl-C came first.
-async fn sleep_until<F: std::future::Future>(at: Instant, ctrl_c: &mut std::pin::Pin<&mut F>) -> bool {
+async fn sleep_until<F: std::future::Future>(
+    at: Instant,
+    ctrl_c: &mut std::pin::Pin<&mut F>,
+) -> bool {
     tokio::select! {
         () = tokio::time::sleep_until(at.into()) => true,
         _ = ctrl_c.as_mut() => false,
@@ -388,7 +391,10 @@ pub async fn run(
         prompts.len(),
         sizes.join(", ")
     );
-    println!("SLO (goodput)     : {} (TTFT and e2e from the due time)", slo.text);
+    println!(
+        "SLO (goodput)     : {} (TTFT and e2e from the due time)",
+        slo.text
+    );
     println!(
         "Timeout           : {} s per request; nothing is retried; Retry-After pauses new requests\n",
         cli.timeout
@@ -475,11 +481,9 @@ pub async fn run(
     } else {
         timeout + Duration::from_secs(2)
     };
-    let drained = tokio::time::timeout(grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await
-    .is_ok();
+    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_ok();
     if !drained {
         tasks.abort_all();
         eprintln!("warning: requests still in flight after the run were abandoned (not counted)");
@@ -493,11 +497,7 @@ pub async fn run(
     } else {
         duration_s as f64
     };
-    let paused = shared
-        .pause
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .total;
+    let paused = shared.pause.lock().unwrap_or_else(|e| e.into_inner()).total;
     let recording = std::mem::replace(
         &mut *shared.recording.lock().unwrap_or_else(|e| e.into_inner()),
         Recording::new(&estimated),
@@ -563,4 +563,3 @@ mod tests {
         assert_eq!(p.total, ms(2_500));
     }
 }
-

@@ -179,7 +179,8 @@ impl Recording {
                     if source == TokenCount::Estimated {
                         self.estimated += 1;
                     }
-                    if let (Some(p), Some(input)) = (self.prompts.get_mut(prompt), m.prompt_tokens())
+                    if let (Some(p), Some(input)) =
+                        (self.prompts.get_mut(prompt), m.prompt_tokens())
                     {
                         p.usage_input_tokens = Some(input);
                     }
@@ -416,7 +417,13 @@ pub fn entries(rec: &Recording, about: &About) -> Entries {
     }
     let answered = rec.answered;
     let parts: [(&str, &LatencyRecord, Option<&LatencyRecord>, u64, &str); 4] = [
-        ("ttft", &rec.ttft, Some(&rec.ttft_from_due), answered, "no request was answered"),
+        (
+            "ttft",
+            &rec.ttft,
+            Some(&rec.ttft_from_due),
+            answered,
+            "no request was answered",
+        ),
         (
             "itl",
             &rec.itl,
@@ -431,7 +438,13 @@ pub fn entries(rec: &Recording, about: &About) -> Entries {
             rec.tpot.count(),
             "no answer had a token after its first chunk",
         ),
-        ("e2e", &rec.e2e, Some(&rec.e2e_from_due), answered, "no request was answered"),
+        (
+            "e2e",
+            &rec.e2e,
+            Some(&rec.e2e_from_due),
+            answered,
+            "no request was answered",
+        ),
     ];
     for (part, latency, from_due, iterations, why) in parts {
         let name = format!("{ENTRY}/{part}");
@@ -531,14 +544,23 @@ pub fn print(rec: &Recording, about: &About, llm: &LlmLoad) {
         "(ms)", "min", "mean", "median", "p95", "p99", "max"
     );
     println!("{}", row("TTFT", rec.ttft.to_latency_ms()));
-    println!("{}", row("TTFT from due time", rec.ttft_from_due.to_latency_ms()));
+    println!(
+        "{}",
+        row("TTFT from due time", rec.ttft_from_due.to_latency_ms())
+    );
     println!("{}", row("ITL (per token)", rec.itl.to_latency_ms()));
     println!("{}", row("TPOT", rec.tpot.to_latency_ms()));
     println!("{}", row("E2E", rec.e2e.to_latency_ms()));
-    println!("{}", row("E2E from due time", rec.e2e_from_due.to_latency_ms()));
+    println!(
+        "{}",
+        row("E2E from due time", rec.e2e_from_due.to_latency_ms())
+    );
     println!("{}", row("Generator lag", rec.lag.to_latency_ms()));
     if rec.failed > 0 {
-        println!("{}", row("Failed requests", rec.failed_latency.to_latency_ms()));
+        println!(
+            "{}",
+            row("Failed requests", rec.failed_latency.to_latency_ms())
+        );
     }
     let total: u64 = rec.status.values().sum();
     let codes: Vec<String> = rec
@@ -550,7 +572,10 @@ pub fn print(rec: &Recording, about: &About, llm: &LlmLoad) {
             } else {
                 code.to_string()
             };
-            format!("{label} x {n} ({:.1} %)", *n as f64 * 100.0 / total.max(1) as f64)
+            format!(
+                "{label} x {n} ({:.1} %)",
+                *n as f64 * 100.0 / total.max(1) as f64
+            )
         })
         .collect();
     println!("\nStatus codes      : {}", codes.join(", "));
@@ -596,7 +621,13 @@ mod tests {
     }
 
     /// An answer of `tokens` one-token chunks: first after `ttft_ms`, then every `itl_ms`.
-    fn answer(due: Instant, lag_ms: u64, ttft_ms: u64, itl_ms: u64, tokens: u64) -> StreamMeasurement {
+    fn answer(
+        due: Instant,
+        lag_ms: u64,
+        ttft_ms: u64,
+        itl_ms: u64,
+        tokens: u64,
+    ) -> StreamMeasurement {
         let sent = due + Duration::from_millis(lag_ms);
         let mut p = StreamParser::new(sent);
         for i in 0..tokens {

@@ -76,7 +76,9 @@ impl Slo {
                 return Err(format!("invalid --slo bound {part:?}: no < or <=; {HELP}"));
             };
             let limit = duration(value).ok_or_else(|| {
-                format!("invalid --slo bound {part:?}: {value:?} is not a positive duration; {HELP}")
+                format!(
+                    "invalid --slo bound {part:?}: {value:?} is not a positive duration; {HELP}"
+                )
             })?;
             let slot = match key.trim() {
                 "ttft" => &mut slo.ttft,

@@ -210,7 +210,14 @@ fn a_real_provider_url_is_the_same_path_and_poisson_arrivals_work() {
         .env("AIOPS_LLM_BASE_URL", server.base_url())
         .env("AIOPS_LLM_MODEL", "test-model")
         .args(["--only", "llm", "--arrival", "poisson", "--llm-seed", "3"])
-        .args(["--duration", "2", "--rps", "5", "--no-thresholds", "--output"])
+        .args([
+            "--duration",
+            "2",
+            "--rps",
+            "5",
+            "--no-thresholds",
+            "--output",
+        ])
         .arg(&out)
         .output()
         .unwrap();

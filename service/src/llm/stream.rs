@@ -386,7 +386,8 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Opt
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs));
+        return (secs.is_finite() && secs >= 0.0 && secs < 1e9)
+            .then(|| Duration::from_secs_f64(secs));
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(date.timestamp()).ok()?);
@@ -415,13 +416,14 @@ pub async fn send_measured(
         builder = builder.timeout(t);
     }
     let sent = Instant::now();
-    let fail = |status: Option<u16>, retry_after: Option<Duration>, error: LlmError| StreamFailure {
-        sent,
-        elapsed: sent.elapsed(),
-        status,
-        retry_after,
-        error,
-    };
+    let fail =
+        |status: Option<u16>, retry_after: Option<Duration>, error: LlmError| StreamFailure {
+            sent,
+            elapsed: sent.elapsed(),
+            status,
+            retry_after,
+            error,
+        };
     let unreachable = |e: reqwest::Error| {
         let reason = if e.is_timeout() {
             format!("timed out ({e})")
@@ -513,7 +515,10 @@ mod tests {
         assert!(p.feed(b"data: {not json\n", Instant::now()).is_err());
         let mut p = StreamParser::new(Instant::now());
         assert!(p
-            .feed(b"data: {\"error\":{\"message\":\"overloaded\"}}\n", Instant::now())
+            .feed(
+                b"data: {\"error\":{\"message\":\"overloaded\"}}\n",
+                Instant::now()
+            )
             .is_err());
     }
 
@@ -522,8 +527,11 @@ mod tests {
         let sent = Instant::now();
         let mut p = StreamParser::new(sent);
         for i in 0..5u64 {
-            p.feed(chunk("abcd").as_bytes(), sent + Duration::from_millis(100 + 10 * i))
-                .unwrap();
+            p.feed(
+                chunk("abcd").as_bytes(),
+                sent + Duration::from_millis(100 + 10 * i),
+            )
+            .unwrap();
         }
         if usage {
             p.feed(USAGE_5.as_bytes(), sent + Duration::from_millis(141))
@@ -564,7 +572,9 @@ mod tests {
             .unwrap();
         }
         p.feed(
-            USAGE_5.replace("\"completion_tokens\":5", "\"completion_tokens\":12").as_bytes(),
+            USAGE_5
+                .replace("\"completion_tokens\":5", "\"completion_tokens\":12")
+                .as_bytes(),
             sent + Duration::from_millis(400),
         )
         .unwrap();
