@@ -9,10 +9,12 @@
 //! - `triage/mock_10ms`: in-process mock with 10 ms of simulated provider latency, for parity with
 //!   the original suite.
 //! - `real_provider/chat`: only when `AIOPS_LLM_BASE_URL` is set (see `aiops_service::llm::from_env`
-//!   for `AIOPS_LLM_API_KEY`, `AIOPS_LLM_MODEL`, `AIOPS_LLM_STREAM`): total latency of one triage
-//!   chat call, with extra sidecars `agent/real_provider/ttft` (time to first token) and
-//!   `agent/real_provider/ns_per_token` (time per completion token after the first; tokens per
-//!   second = 1e9 / that).
+//!   for `AIOPS_LLM_API_KEY`, `AIOPS_LLM_MODEL`): total latency of one streamed triage chat call,
+//!   with extra sidecars `agent/real_provider/ttft` (time to first token),
+//!   `agent/real_provider/itl` (every inter-token gap, a chunk's gap spread over its tokens) and
+//!   `agent/real_provider/tpot` (time per output token after the first chunk; tokens per second
+//!   = 1e9 / that), measured by the code `loadtest --only llm` uses
+//!   (`aiops_service::llm::stream`).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -24,6 +26,7 @@ use aiops_service::agent::{build_prompt, TriageAgent};
 use aiops_service::cache::memory::MemoryCache;
 use aiops_service::cache::Cache;
 use aiops_service::llm::mock::{self, MockProvider};
+use aiops_service::llm::stream::TokenCount;
 use aiops_service::llm::{self, ChatRequest, LatencyModel, LlmProvider, OpenAiClient};
 use aiops_service::webhook::{Event, Severity, Source};
 use chrono::{TimeZone, Utc};
@@ -145,10 +148,9 @@ fn bench_real_provider(c: &mut Criterion) {
     let info = client.info();
     if mode().measuring() && mode().may_select(&format!("agent/{ID}")) {
         println!(
-            "real provider: {} model {} (streaming: {})",
+            "real provider: {} model {} (streamed, whatever AIOPS_LLM_STREAM says: TTFT needs a stream)",
             info.base_url.as_deref().unwrap_or("?"),
             info.model,
-            info.streaming
         );
     }
     let client: OpenAiClient = client;
@@ -160,9 +162,14 @@ fn bench_real_provider(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(10));
     let probe = Probe::new(format!("agent/{ID}"), Duration::from_millis(1));
-    let mut ttft = LatencyRecorder::new(format!("agent/{}", "real_provider/ttft"));
-    let mut per_token = LatencyRecorder::new(format!("agent/{}", "real_provider/ns_per_token"));
+    // The load test's measurement (`aiops_service::llm::stream`, also `loadtest --only llm`):
+    // TTFT, every inter-token gap (a chunk's gap spread over its tokens), TPOT after the first
+    // chunk.
+    let mut ttft = LatencyRecorder::new("agent/real_provider/ttft");
+    let mut itl = LatencyRecorder::new("agent/real_provider/itl");
+    let mut tpot = LatencyRecorder::new("agent/real_provider/tpot");
     let mut tokens = 0u64;
+    let mut estimated = 0u64;
     let mut seq = 0u64;
     let total = support::bench(&mut group, ID, probe, |probe, iters| {
         local_runtime().block_on(async {
@@ -174,23 +181,33 @@ fn bench_real_provider(c: &mut Criterion) {
                     messages: build_prompt(&sample_event(seq)),
                     temperature: Some(0.0),
                     max_tokens: Some(aiops_service::agent::MAX_ANSWER_TOKENS),
-                    stream: client.streaming(),
+                    stream: true,
                 };
                 let start = Instant::now();
-                let result = client.chat(request).await;
+                let result = client.measure_stream(request).await;
                 let elapsed = start.elapsed();
                 match result {
-                    Ok(response) => {
-                        call.ok(elapsed);
-                        ttft.record(response.time_to_first_token);
-                        let completion = u64::from(response.usage.completion_tokens);
-                        tokens += completion;
-                        if completion > 1 {
-                            let rest = response.total.saturating_sub(response.time_to_first_token);
-                            per_token.record(rest / (completion as u32 - 1));
+                    Ok(m) => match m.ttft() {
+                        Some(first) => {
+                            call.ok(elapsed);
+                            ttft.record(first);
+                            for (gap, n) in m.itl() {
+                                for _ in 0..n {
+                                    itl.record(gap);
+                                }
+                            }
+                            if let Some(t) = m.tpot() {
+                                tpot.record(t);
+                            }
+                            let (n, source) = m.output_tokens();
+                            tokens += u64::from(n);
+                            if source == TokenCount::Estimated {
+                                estimated += 1;
+                            }
                         }
-                    }
-                    Err(e) => call.err(elapsed, e),
+                        None => call.err(elapsed, "the stream carried no output token"),
+                    },
+                    Err(f) => call.err(elapsed, f.error),
                 }
             }
             call.finish()
@@ -198,14 +215,20 @@ fn bench_real_provider(c: &mut Criterion) {
     });
     group.finish();
     if mode().measuring() && total > 0 {
-        let s = per_token.summary();
+        let s = tpot.summary();
         if s.count > 0 {
             println!(
-                "real provider: {tokens} completion tokens, median {:.1} tokens/s after the first token",
+                "real provider: {tokens} output tokens{}, median TPOT {:.1} ms ({:.1} tokens/s after the first chunk)",
+                if estimated > 0 {
+                    format!(" ({estimated} answer(s) without usage: ESTIMATED)")
+                } else {
+                    String::new()
+                },
+                s.median_ns as f64 / 1e6,
                 1e9 / s.median_ns as f64
             );
         }
-        for rec in [&ttft, &per_token] {
+        for rec in [&ttft, &itl, &tpot] {
             support::write_extra(&format!("agent/{ID}"), rec);
         }
     }

@@ -10,6 +10,7 @@
 mod dbconn;
 mod entries;
 mod pacer;
+mod llm;
 mod plan;
 mod prepared;
 mod profile;
@@ -90,6 +91,9 @@ fn parse_url(s: &str) -> Result<String, String> {
         --target-pid PID to sample its resources) and --plan FILE for its endpoints (see \
         loadtests/README.md; `loadtest --plan FILE --check` validates one). The built-in plan signs \
         webhooks with AIOPS_WEBHOOK_SECRET_GITHUB / AIOPS_WEBHOOK_SECRET_ALERTMANAGER when set.\n\
+        `--only llm` loads an OpenAI-compatible LLM provider with streamed chat completions instead \
+        (TTFT, ITL, TPOT, e2e, tokens/s, goodput): AIOPS_LLM_BASE_URL (+ AIOPS_LLM_API_KEY, \
+        AIOPS_LLM_MODEL) or, unset, an embedded mock whose latency the --llm-mock-* flags set.\n\
         Exit codes: 0 all thresholds met, 1 a threshold breached or the run failed, 2 bad input or \
         unreachable target, 130 interrupted (results so far are still written)."
 )]
@@ -128,7 +132,8 @@ struct Cli {
 
     /// Run only one scenario of the plan, by short name or name (built-in: health, mixed,
     /// webhooks), or `workflow`: signed webhooks at the rate, each followed until its incident
-    /// is visible through GET /api/v1/incidents/{id} (see loadtests/README.md).
+    /// is visible through GET /api/v1/incidents/{id} (see loadtests/README.md), or `llm`:
+    /// streamed chat completions against an LLM provider (see below).
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -196,6 +201,9 @@ struct Cli {
     /// in, so another service is profiled with its own tools (perf record -g -p PID).
     #[arg(long)]
     profile: bool,
+
+    #[command(flatten)]
+    llm: llm::LlmArgs,
 
     /// Internal: run the reference service on ADDR (how the embedded target is started).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -273,6 +281,9 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         .users
         .map(|u| u as usize)
         .unwrap_or_else(|| ((rps / 16) as usize).clamp(64, 1000));
+    if llm::wanted(&cli) {
+        return llm::run(&cli, targets, targets_file, duration_s, rps, users).await;
+    }
 
     // The plan, validated before anything starts. The embedded service gets fresh webhook
     // secrets; a plan reads them under the variable names the service reads them from.

@@ -668,6 +668,27 @@ fn validate_benchmark(b: &Benchmark) -> Result<(), String> {
         check_pct(name, "disturbance.other_cpu_pct", d.other_cpu_pct)?;
         check_pct(name, "disturbance.steal_pct", d.steal_pct)?;
     }
+    if let Some(l) = &b.llm {
+        for (field, v) in [
+            ("llm.asked_rps", l.asked_rps),
+            ("llm.wall_seconds", l.wall_seconds),
+            ("llm.output_tokens_per_second", l.output_tokens_per_second),
+            ("llm.requests_per_second", l.requests_per_second),
+            ("llm.goodput_per_second", l.goodput_per_second),
+            (
+                "llm.retry_after.paused_seconds",
+                l.retry_after.paused_seconds,
+            ),
+        ] {
+            check(name, field, v)?;
+        }
+        if let Some(m) = l.retry_after.max_seconds {
+            check(name, "llm.retry_after.max_seconds", m)?;
+        }
+        if let Some(p) = l.goodput_percent {
+            check_pct(name, "llm.goodput_percent", p)?;
+        }
+    }
     if let Some(s) = &b.schedule {
         check(name, "schedule.target_rps", s.target_rps)?;
         for (field, v) in [("dropped", s.dropped), ("late", s.late)] {

@@ -114,11 +114,12 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
     if n_runs <= 1 {
         return merged;
     }
-    // Per-run details of load scenarios (time series, failed requests, generator lag) are
-    // not merged: a baseline keeps the distributions it can merge.
+    // Per-run details of load scenarios (time series, failed requests, generator lag, LLM
+    // token counts) are not merged: a baseline keeps the distributions it can merge.
     merged.timeseries.clear();
     merged.latency_failed_ms = None;
     merged.start_lag_ms = None;
+    merged.llm = None;
     let spreads = || all.iter().filter_map(|b| b.spread.as_ref());
     let lat: Vec<LatencyMs> = all.iter().map(|b| b.latency_ms).collect();
     let stat = |f: fn(&LatencyMs) -> f64| lat.iter().map(f).collect::<Vec<f64>>();

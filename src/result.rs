@@ -495,6 +495,83 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+/// LLM load scenarios only (`loadtest --only llm`, the scenario entry `load/llm_chat`): output
+/// tokens, goodput and rate limiting of streamed chat completions. The latencies are the
+/// entries `load/llm_chat/ttft`, `/itl`, `/tpot` and `/e2e`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LlmLoad {
+    /// `mock` (the embedded mock provider) or `openai-compatible` (`AIOPS_LLM_BASE_URL`).
+    pub provider: String,
+    /// Model named in the requests.
+    pub model: String,
+    /// Arrival process: `constant` (request i due at i / rate) or `poisson` (exponential gaps,
+    /// seeded).
+    pub arrival: String,
+    /// Requests per second asked (`--rps`); for `poisson` the schedule's own rate
+    /// (`schedule.target_rps`, what the schedule is judged by) differs by chance.
+    pub asked_rps: f64,
+    /// Seconds from the first measured due time to the last measured answer: the divisor of the
+    /// rates below.
+    pub wall_seconds: f64,
+    /// Output tokens of the answered requests (`usage.completion_tokens`, or the estimate for
+    /// the requests counted in `output_tokens_estimated`).
+    pub output_tokens: u64,
+    /// Answered requests whose stream had no `usage` (asked for with
+    /// `stream_options.include_usage`): their output tokens are estimated (the larger of the
+    /// output events and the characters / 4).
+    pub output_tokens_estimated: u64,
+    /// `output_tokens` / `wall_seconds`.
+    pub output_tokens_per_second: f64,
+    /// Requests answered completely / `wall_seconds`.
+    pub requests_per_second: f64,
+    /// The service-level objective of goodput, as given (`ttft<500ms,tpot<50ms`).
+    pub slo: String,
+    /// Measured requests answered within every bound of `slo` (TTFT and end to end counted from
+    /// the due time).
+    pub good: u64,
+    /// `good` as a percentage of the scheduled requests (failed and dropped ones count as not
+    /// good); null when nothing was scheduled.
+    pub goodput_percent: Option<f64>,
+    /// `good` / `wall_seconds`.
+    pub goodput_per_second: f64,
+    /// Responses `429 Too Many Requests` (also in `status_codes`; never retried).
+    pub rate_limited: u64,
+    /// Responses with a 5xx status (also in `status_codes`; never retried).
+    pub server_errors: u64,
+    /// What the provider's `Retry-After` asked and what the load test did about it.
+    pub retry_after: RetryAfterReport,
+    /// The prompts sent, in turn.
+    pub prompts: Vec<LlmPrompt>,
+}
+
+/// `Retry-After` (or `retry-after-ms`) on error responses: obeyed by pausing every new request
+/// until the time asked (requests due meanwhile are sent when it ends, late, and their
+/// from-due-time latencies include the wait); the failed request itself is never retried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RetryAfterReport {
+    /// Error responses that carried a wait.
+    pub responses: u64,
+    /// Longest wait asked, in seconds; null when none was.
+    pub max_seconds: Option<f64>,
+    /// Seconds during which sending was paused (overlapping waits counted once).
+    pub paused_seconds: f64,
+    /// Measured requests whose sending waited for a pause to end.
+    pub held_requests: u64,
+}
+
+/// One prompt of an LLM load scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LlmPrompt {
+    /// Short name, e.g. `disk-full`.
+    pub name: String,
+    /// Measured requests that sent it.
+    pub requests: u64,
+    /// Input tokens: `usage.prompt_tokens` when the provider reported it, else estimated.
+    pub input_tokens: u64,
+    /// `usage` or `estimated` (characters / 4 plus 4 per message).
+    pub input_tokens_source: String,
+}
+
 /// One second of a load scenario (its `timeseries`), for dashboards and soak tests. Second 0
 /// starts at the schedule's first due time; the warm-up seconds, if any, come first.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -600,6 +677,9 @@ pub struct Benchmark {
     /// when unknown. `compare` does not judge wall-clock changes of a disturbed measurement.
     #[serde(default)]
     pub disturbance: Option<crate::disturbance::Disturbance>,
+    /// LLM load scenarios only (`load/llm_chat`): output tokens, goodput, 429s, `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmLoad>,
 }
 
 impl Benchmark {
@@ -638,6 +718,7 @@ impl Benchmark {
             start_lag_ms: None,
             timeseries: Vec::new(),
             disturbance: None,
+            llm: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use aiops_service::llm::mock::{self, MockProvider};
+use aiops_service::llm::mock::{self, MockConfig, MockProvider};
+use aiops_service::llm::stream::TokenCount;
 use aiops_service::llm::{
     estimate_tokens, ChatRequest, LatencyModel, LlmError, LlmProvider, Message, OpenAiClient,
     FROM_MS_TOKENS,
@@ -239,4 +240,91 @@ fn latency_model_shapes() {
     assert!(a.iter().collect::<std::collections::HashSet<_>>().len() > 10);
     let other = LatencyModel { seed: 8, ..j };
     assert_ne!(a, (0..50).map(|n| other.jitter_for(n)).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn chunks_carry_the_tokens_per_chunk_asked() {
+    for per_chunk in [1u32, 3] {
+        let server = mock::spawn_with(MockConfig {
+            tokens_per_chunk: per_chunk,
+            ..MockConfig::new(LatencyModel::none())
+        })
+        .unwrap();
+        let client = OpenAiClient::new(server.base_url(), None, "m", true);
+        let m = client.measure_stream(request(PROMPT)).await.unwrap();
+        check_answer(&m.content);
+        let (tokens, source) = m.output_tokens();
+        assert_eq!(source, TokenCount::Usage);
+        assert_eq!(tokens, estimate_tokens(&m.content));
+        // One SSE event per chunk of `per_chunk` tokens.
+        assert_eq!(m.output_events, tokens.div_ceil(per_chunk), "{per_chunk}");
+    }
+}
+
+#[tokio::test]
+async fn over_the_rate_limit_the_mock_answers_429_with_retry_after() {
+    let server = mock::spawn_with(MockConfig {
+        rate_limit_per_s: Some(2),
+        ..MockConfig::new(LatencyModel::none())
+    })
+    .unwrap();
+    let client = OpenAiClient::new(server.base_url(), None, "m", true);
+    let mut admitted = 0;
+    let mut refused = None;
+    // Within one one-second window at most 2 are admitted; 5 quick requests span at most two
+    // windows, so at least one is refused.
+    for _ in 0..5 {
+        match client.measure_stream(request(PROMPT)).await {
+            Ok(_) => admitted += 1,
+            Err(f) => {
+                refused = Some(f);
+                break;
+            }
+        }
+    }
+    let f = refused.expect("a request over the limit is refused");
+    assert!(admitted >= 2, "{admitted}");
+    assert_eq!(f.status, Some(429));
+    assert_eq!(f.retry_after, Some(Duration::from_secs(1)));
+    match f.error {
+        LlmError::Status { status: 429, body } => assert!(body.contains("rate limit"), "{body}"),
+        other => panic!("expected HTTP 429, got {other:?}"),
+    }
+    // Without a limit, the same burst is all admitted.
+    let open = mock::spawn(LatencyModel::none()).unwrap();
+    let client = OpenAiClient::new(open.base_url(), None, "m", true);
+    for _ in 0..5 {
+        client.measure_stream(request(PROMPT)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn mock_latency_is_measured_within_5_percent_by_the_shared_measurement() {
+    // TTFT 200 ms, 20 ms per token, 4 tokens per chunk: the truth the mock sends by.
+    let server = mock::spawn_with(MockConfig {
+        latency: LatencyModel {
+            ttft: Duration::from_millis(200),
+            per_token: Duration::from_millis(20),
+            ..LatencyModel::none()
+        },
+        tokens_per_chunk: 4,
+        rate_limit_per_s: None,
+    })
+    .unwrap();
+    let client = OpenAiClient::new(server.base_url(), None, "m", true);
+    let m = client.measure_stream(request(PROMPT)).await.unwrap();
+    let ratio = |d: Duration, truth_ms: f64| d.as_secs_f64() * 1e3 / truth_ms;
+    let ttft = ratio(m.ttft().unwrap(), 200.0);
+    assert!((0.95..=1.05).contains(&ttft), "ttft ratio {ttft}");
+    let tpot = ratio(m.tpot().unwrap(), 20.0);
+    assert!((0.95..=1.05).contains(&tpot), "tpot ratio {tpot}");
+    let mut itl: Vec<Duration> = m
+        .itl()
+        .into_iter()
+        .flat_map(|(gap, n)| std::iter::repeat_n(gap, n as usize))
+        .collect();
+    itl.sort();
+    let median = ratio(itl[itl.len() / 2], 20.0);
+    assert!((0.95..=1.05).contains(&median), "itl median ratio {median}");
+    assert_eq!(m.chunk_tokens()[0], 4);
 }

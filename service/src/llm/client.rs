@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::Value;
 
+use super::stream::{self, streaming_body, truncate, StreamFailure, StreamMeasurement};
 use super::{ChatRequest, ChatResponse, LlmError, LlmProvider, ProviderInfo, Usage};
 
 /// Time allowed to open a connection to the provider.
@@ -33,16 +33,6 @@ impl std::fmt::Debug for OpenAiClient {
             .field("model", &self.model)
             .field("stream", &self.stream)
             .finish()
-    }
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        text.to_string()
-    } else {
-        let mut out: String = text.chars().take(max_chars).collect();
-        out.push('…');
-        out
     }
 }
 
@@ -101,11 +91,8 @@ impl OpenAiClient {
     }
 
     async fn send(&self, request: &ChatRequest) -> Result<reqwest::Response, LlmError> {
-        let mut body = serde_json::to_value(request)
+        let body = serde_json::to_value(request)
             .map_err(|e| LlmError::InvalidResponse(format!("request not serializable: {e}")))?;
-        if self.stream {
-            body["stream_options"] = serde_json::json!({"include_usage": true});
-        }
         let mut builder = self.http.post(&self.endpoint).json(&body);
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key);
@@ -153,89 +140,31 @@ impl OpenAiClient {
         })
     }
 
-    async fn chat_sse(
+    /// Send `request` as an SSE stream and measure it with the shared measurement
+    /// ([`super::stream::send_measured`]: TTFT, every inter-token gap, TPOT, output tokens).
+    /// Always streams, whatever the client's `stream` setting; nothing is retried.
+    pub async fn measure_stream(
         &self,
-        response: reqwest::Response,
-        start: Instant,
-    ) -> Result<ChatResponse, LlmError> {
-        let mut parser = SseParser::default();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.unreachable(e))?;
-            parser.feed(&chunk, start)?;
-            if parser.done {
-                break;
-            }
+        mut request: ChatRequest,
+    ) -> Result<StreamMeasurement, StreamFailure> {
+        if request.model.is_empty() {
+            request.model = self.model.clone();
         }
-        let total = start.elapsed();
-        parser.finish(total)
-    }
-}
-
-/// Incremental parser of an OpenAI SSE stream (`data: {chunk}` lines until `data: [DONE]`).
-#[derive(Default)]
-struct SseParser {
-    buffer: Vec<u8>,
-    content: String,
-    usage: Option<Usage>,
-    first_token: Option<Duration>,
-    done: bool,
-}
-
-impl SseParser {
-    fn feed(&mut self, bytes: &[u8], start: Instant) -> Result<(), LlmError> {
-        self.buffer.extend_from_slice(bytes);
-        while let Some(pos) = self.buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buffer.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\n', '\r']);
-            let Some(data) = line.strip_prefix("data:") else {
-                continue; // comments, event:/id: fields, blank separators
-            };
-            let data = data.trim();
-            if data == "[DONE]" {
-                self.done = true;
-                return Ok(());
-            }
-            let value: Value = serde_json::from_str(data).map_err(|e| {
-                LlmError::InvalidResponse(format!(
-                    "stream chunk is not JSON ({e}): {}",
-                    truncate(data, 200)
-                ))
-            })?;
-            if let Some(message) = value.pointer("/error/message").and_then(Value::as_str) {
-                return Err(LlmError::InvalidResponse(format!(
-                    "provider error in stream: {message}"
-                )));
-            }
-            if let Some(delta) = value
-                .pointer("/choices/0/delta/content")
-                .and_then(Value::as_str)
-            {
-                if !delta.is_empty() && self.first_token.is_none() {
-                    self.first_token = Some(start.elapsed());
-                }
-                self.content.push_str(delta);
-            }
-            if let Some(usage) = usage_from(&value) {
-                self.usage = Some(usage);
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self, total: Duration) -> Result<ChatResponse, LlmError> {
-        if !self.done {
-            return Err(LlmError::InvalidResponse(
-                "stream ended before 'data: [DONE]'".to_string(),
-            ));
-        }
-        Ok(ChatResponse {
-            content: self.content,
-            usage: self.usage.unwrap_or_default(),
-            time_to_first_token: self.first_token.unwrap_or(total),
-            total,
-        })
+        let body = streaming_body(&request).map_err(|error| StreamFailure {
+            sent: Instant::now(),
+            elapsed: Duration::ZERO,
+            status: None,
+            retry_after: None,
+            error,
+        })?;
+        stream::send_measured(
+            &self.http,
+            &self.endpoint,
+            self.api_key.as_deref(),
+            body,
+            None,
+        )
+        .await
     }
 }
 
@@ -262,52 +191,17 @@ impl LlmProvider for OpenAiClient {
             request.model = self.model.clone();
         }
         request.stream = self.stream;
+        if self.stream {
+            let m = self.measure_stream(request).await.map_err(|f| f.error)?;
+            return Ok(ChatResponse {
+                time_to_first_token: m.ttft().unwrap_or(m.end),
+                total: m.end,
+                usage: m.usage.unwrap_or_default(),
+                content: m.content,
+            });
+        }
         let start = Instant::now();
         let response = self.send(&request).await?;
-        if self.stream {
-            self.chat_sse(response, start).await
-        } else {
-            self.chat_json(response, start).await
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sse_parser_handles_split_lines_crlf_and_usage() {
-        let start = Instant::now();
-        let mut p = SseParser::default();
-        let stream = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"he\"}}]}\r\n\r\n: keepalive\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"llo\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\ndata: [DONE]\n\n";
-        // Feed in awkward 7-byte pieces to exercise line reassembly.
-        for piece in stream.as_bytes().chunks(7) {
-            p.feed(piece, start).unwrap();
-            if p.done {
-                break;
-            }
-        }
-        let r = p.finish(Duration::from_millis(1)).unwrap();
-        assert_eq!(r.content, "hello");
-        assert_eq!(r.usage.total_tokens, 5);
-        assert_eq!(r.usage.completion_tokens, 2);
-    }
-
-    #[test]
-    fn sse_parser_requires_done() {
-        let mut p = SseParser::default();
-        p.feed(
-            b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n",
-            Instant::now(),
-        )
-        .unwrap();
-        assert!(p.finish(Duration::ZERO).is_err());
-    }
-
-    #[test]
-    fn sse_parser_rejects_garbage_chunk() {
-        let mut p = SseParser::default();
-        assert!(p.feed(b"data: {not json\n", Instant::now()).is_err());
+        self.chat_json(response, start).await
     }
 }

@@ -6,8 +6,8 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use axum::body::{Body, Bytes};
@@ -178,21 +178,93 @@ impl LlmProvider for MockProvider {
     }
 }
 
+/// How the mock server answers, beyond its [`LatencyModel`]: tokens per streamed chunk and a
+/// rate limit answered with 429. [`MockConfig::new`] is the plain mock (one token per chunk, no
+/// limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MockConfig {
+    /// TTFT, time per token, jitter.
+    pub latency: LatencyModel,
+    /// Tokens per streamed chunk (0 counts as 1). The first chunk goes out at the latency
+    /// model's TTFT carrying this many tokens; each later chunk of `n` tokens `n` × the time per
+    /// token after the previous one. So a client that spreads a chunk's gap over its tokens
+    /// measures the model's TTFT and time per token exactly, whatever the chunk size.
+    pub tokens_per_chunk: u32,
+    /// At most this many requests started per second (fixed one-second windows from the
+    /// server's start); more are answered `429 Too Many Requests` with `Retry-After` (whole
+    /// seconds to the next window) and an OpenAI error body.
+    pub rate_limit_per_s: Option<u32>,
+}
+
+impl MockConfig {
+    /// `latency`, one token per chunk, no rate limit.
+    pub fn new(latency: LatencyModel) -> Self {
+        MockConfig {
+            latency,
+            tokens_per_chunk: 1,
+            rate_limit_per_s: None,
+        }
+    }
+}
+
 struct MockState {
-    latency: LatencyModel,
+    config: MockConfig,
     requests: AtomicU64,
+    epoch: Instant,
+    /// (window number, requests admitted in it).
+    window: Mutex<(u64, u32)>,
+}
+
+impl MockState {
+    /// `None` when the request is admitted, else the wait until the next window.
+    fn rate_limited(&self) -> Option<Duration> {
+        let limit = self.config.rate_limit_per_s?;
+        let since = self.epoch.elapsed();
+        let current = since.as_secs();
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if window.0 != current {
+            *window = (current, 0);
+        }
+        if window.1 < limit {
+            window.1 += 1;
+            return None;
+        }
+        Some(Duration::from_secs(current + 1).saturating_sub(since))
+    }
 }
 
 /// The mock HTTP API: `POST /v1/chat/completions` answering plain JSON, or an SSE stream
 /// (`data: {chunk}` lines ending with `data: [DONE]`) when the request has `"stream": true`.
 pub fn router(latency: LatencyModel) -> Router {
+    router_with(MockConfig::new(latency))
+}
+
+/// [`router`] with tokens per chunk and a rate limit ([`MockConfig`]).
+pub fn router_with(config: MockConfig) -> Router {
     let state = Arc::new(MockState {
-        latency,
+        config,
         requests: AtomicU64::new(0),
+        epoch: Instant::now(),
+        window: Mutex::new((0, 0)),
     });
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .with_state(state)
+}
+
+/// `429 Too Many Requests` with `Retry-After` in whole seconds (at least 1) and an OpenAI
+/// error body.
+fn too_many_requests(limit: u32, wait: Duration) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let body = json!({"error": {
+        "message": format!("rate limit reached: {limit} requests per second (aiops mock); retry after {seconds} s"),
+        "type": "rate_limit_exceeded",
+    }});
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn openai_error(status: StatusCode, message: String) -> Response {
@@ -247,8 +319,12 @@ async fn chat_completions(
             "invalid chat request: 'messages' must not be empty".to_string(),
         );
     }
+    if let Some(wait) = state.rate_limited() {
+        return too_many_requests(state.config.rate_limit_per_s.unwrap_or(0), wait);
+    }
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
-    let latency = state.latency;
+    let latency = state.config.latency;
+    let per_chunk = state.config.tokens_per_chunk.max(1) as usize;
     let content = answer_for(&request.messages);
     let usage = usage_for(&request.messages, &content);
     let id = format!("chatcmpl-mock-{n}");
@@ -283,16 +359,22 @@ async fn chat_completions(
     tokio::spawn(async move {
         let jitter = latency.jitter_for(n);
         let sleeping = !latency.is_none();
-        for (i, token) in tokens_of(&content).into_iter().enumerate() {
+        let tokens = tokens_of(&content);
+        let first_chunk = per_chunk.min(tokens.len());
+        for (c, group) in tokens.chunks(per_chunk).enumerate() {
             if sleeping {
-                // Absolute deadlines: timer rounding does not accumulate over tokens.
-                let at = start + latency.ttft + latency.per_token * (i as u32) + jitter;
+                // Absolute deadlines: timer rounding does not accumulate over tokens. Chunk
+                // `c` goes out when its last token is ready, the first chunk at the TTFT.
+                let last = c * per_chunk + group.len() - 1;
+                let after_first = (last + 1 - first_chunk) as u32;
+                let at = start + latency.ttft + latency.per_token * after_first + jitter;
                 tokio::time::sleep_until(at.into()).await;
             }
-            let delta = if i == 0 {
-                json!({"role": "assistant", "content": token})
+            let text: String = group.concat();
+            let delta = if c == 0 {
+                json!({"role": "assistant", "content": text})
             } else {
-                json!({"content": token})
+                json!({"content": text})
             };
             let choices = json!([{"index": 0, "delta": delta, "finish_reason": null}]);
             if tx
@@ -366,6 +448,11 @@ impl Drop for MockServer {
 
 /// Start the mock server on an ephemeral `127.0.0.1` port with `latency`.
 pub fn spawn(latency: LatencyModel) -> std::io::Result<MockServer> {
+    spawn_with(MockConfig::new(latency))
+}
+
+/// [`spawn`] with tokens per chunk and a rate limit ([`MockConfig`]).
+pub fn spawn_with(config: MockConfig) -> std::io::Result<MockServer> {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -379,7 +466,7 @@ pub fn spawn(latency: LatencyModel) -> std::io::Result<MockServer> {
         tokio::net::TcpListener::from_std(std_listener)?
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router(latency);
+    let app = router_with(config);
     let thread = std::thread::Builder::new()
         .name("aiops-llm-mock".to_string())
         .spawn(move || {

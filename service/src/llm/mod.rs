@@ -1,5 +1,7 @@
 //! OpenAI-compatible chat-completions: a client (reqwest), an in-process mock provider and an
-//! embedded mock server (axum) sharing one seeded latency model.
+//! embedded mock server (axum) sharing one seeded latency model, and the measurement of a
+//! streamed answer ([`stream`]: TTFT, inter-token latency, TPOT) shared by the benches and the
+//! load test.
 
 use std::time::Duration;
 
@@ -82,6 +84,7 @@ pub trait LlmProvider: Send + Sync {
 
 pub mod client;
 pub mod mock;
+pub mod stream;
 
 pub use client::OpenAiClient;
 
