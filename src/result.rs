@@ -525,6 +525,15 @@ pub struct Benchmark {
     /// when unknown. `compare` does not judge wall-clock changes of a disturbed measurement.
     #[serde(default)]
     pub disturbance: Option<crate::disturbance::Disturbance>,
+    /// Load scenarios run with `loadtest --soak` (the scenario's total entry): the target's
+    /// resources sampled over time, a trend per resource and the leak verdict; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::Soak>,
+    /// Load scenarios run with `loadtest --find-capacity` (the scenario's total entry, whose
+    /// other fields are the final hold's): every step, `capacity_rps` with its precision and the
+    /// knee; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity::Capacity>,
 }
 
 impl Benchmark {
@@ -563,6 +572,8 @@ impl Benchmark {
             start_lag_ms: None,
             timeseries: Vec::new(),
             disturbance: None,
+            soak: None,
+            capacity: None,
         }
     }
 }
