@@ -249,7 +249,7 @@ fn print_table(title: &str, c: &Capacity) {
 pub fn describe(c: &Capacity) -> String {
     let knee = c
         .knee_rps
-        .map(|k| format!("; knee {k:.0} req/s (p99 at most twice the lowest rate's up to there)"))
+        .map(|k| format!("; knee {k:.0} req/s (p99 at most twice the unloaded p99 up to there)"))
         .unwrap_or_default();
     match c.capacity_rps {
         None => format!(

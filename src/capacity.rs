@@ -11,8 +11,9 @@
 //! generator could not hold ends the search: the capacity is then "at least" the highest met
 //! rate.
 //!
-//! **Knee.** The highest rate tried whose p99 (from the due time) is at most twice the p99 of
-//! the lowest rate tried, every lower rate included: beyond it, latency more than doubled.
+//! **Knee.** The highest rate tried up to which every step's p99 (from the due time) is at
+//! most twice the lowest p99 measured (the unloaded latency): beyond it, latency more than
+//! doubled.
 //!
 //! **Stability** (after Triton perf_analyzer: a measurement is stable when its windows agree
 //! within 10 %): a step's measured seconds are cut in three windows; it is stable when their
@@ -98,8 +99,8 @@ pub struct Capacity {
     /// `lowest_missed_rps - capacity_rps`: the capacity is in `[capacity, capacity +
     /// precision)`; null when either is unknown.
     pub precision_rps: Option<f64>,
-    /// The highest rate whose p99 was at most twice the lowest rate's (see the module
-    /// documentation); null with fewer than two measured steps.
+    /// The highest rate up to which every step's p99 was at most twice the lowest p99
+    /// measured (see the module documentation); null with fewer than two measured steps.
     pub knee_rps: Option<f64>,
     /// The generator could not hold a step: the capacity is at least `capacity_rps`.
     pub limited_by_generator: bool,
@@ -266,7 +267,10 @@ pub fn knee(steps: &[CapacityStep]) -> Option<f64> {
         return None;
     }
     measured.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let base = measured[0].1;
+    let base = measured
+        .iter()
+        .map(|(_, p)| *p)
+        .fold(f64::INFINITY, f64::min);
     let mut knee = None;
     for (rate, p99) in measured {
         if p99 > 2.0 * base {
