@@ -57,7 +57,8 @@ pub fn parse_slo(text: &str) -> Result<Slo, String> {
         match threshold::parse(term).map_err(|e| format!("--slo {text:?}: {e}"))? {
             Threshold::Latency { metric, max_ms } => slo.latency.push((metric, max_ms)),
             Threshold::Errors { max_percent } => {
-                slo.max_error_percent = Some(max_percent.min(slo.max_error_percent.unwrap_or(100.0)))
+                slo.max_error_percent =
+                    Some(max_percent.min(slo.max_error_percent.unwrap_or(100.0)))
             }
         }
     }
@@ -73,17 +74,15 @@ pub fn parse_slo(text: &str) -> Result<Slo, String> {
 pub fn check_slo(text: &str) -> Result<String, String> {
     parse_slo(text).map(|_| text.to_string()).map_err(|e| {
         // clap already names the flag and the value.
-        e.split_once(": ").map_or(e.clone(), |(_, rest)| rest.to_string())
+        e.split_once(": ")
+            .map_or(e.clone(), |(_, rest)| rest.to_string())
     })
 }
 
 impl Slo {
     /// The smallest latency limit, in ms.
     pub fn latency_limit_ms(&self) -> Option<f64> {
-        self.latency
-            .iter()
-            .map(|(_, v)| *v)
-            .min_by(f64::total_cmp)
+        self.latency.iter().map(|(_, v)| *v).min_by(f64::total_cmp)
     }
 
     /// `Err` names the first term missed.
@@ -322,7 +321,10 @@ pub async fn run(args: &LongArgs, mut ctx: Context) -> anyhow::Result<ExitCode> 
     );
     println!("Plan             : {}", ctx.plan_origin);
     println!("Generator        : {} worker thread(s)", ctx.workers);
-    println!("SLO              : {} (latency from each request's due time; errors = failed + dropped)", slo.text);
+    println!(
+        "SLO              : {} (latency from each request's due time; errors = failed + dropped)",
+        slo.text
+    );
     println!(
         "Steps            : {warmup_s} s warm-up + {duration_s} s measured each, a hold of {} s at the end; precision {:.1}%",
         2 * duration_s,
@@ -339,7 +341,9 @@ pub async fn run(args: &LongArgs, mut ctx: Context) -> anyhow::Result<ExitCode> 
             ctx.checks
                 .iter()
                 .find(|(slug, _)| *slug == scenario.slug)
-                .map_or(1_000_000, |(_, c)| (c.sustainable_rps as u64).clamp(1, 1_000_000))
+                .map_or(1_000_000, |(_, c)| {
+                    (c.sustainable_rps as u64).clamp(1, 1_000_000)
+                })
         });
         let mut search = Search::new(SearchConfig {
             start_rps: ctx.rps.unwrap_or(DEFAULT_START_RPS),
@@ -446,10 +450,7 @@ pub async fn run(args: &LongArgs, mut ctx: Context) -> anyhow::Result<ExitCode> 
         eprintln!("warning: {p}");
     }
     if all.is_empty() {
-        anyhow::bail!(
-            "no step ran; nothing to write to {}",
-            ctx.output.display()
-        );
+        anyhow::bail!("no step ran; nothing to write to {}", ctx.output.display());
     }
     let results = crate::longrun::results(&ctx, all, resources);
     crate::longrun::save(&ctx, &results)?;
@@ -509,6 +510,9 @@ mod tests {
         }
         let slo = parse_slo("p50 < 2ms, p99<1s").unwrap();
         assert_eq!(slo.latency_limit_ms(), Some(2.0));
-        assert_eq!(slo.judge(Some(&latency(2.5, 3.0)), 50.0).unwrap_err(), "median 2.50 ms > 2 ms (from due time)");
+        assert_eq!(
+            slo.judge(Some(&latency(2.5, 3.0)), 50.0).unwrap_err(),
+            "median 2.50 ms > 2 ms (from due time)"
+        );
     }
 }

@@ -96,11 +96,15 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
                 's' => 1,
                 'm' => 60,
                 'h' => 3_600,
-                _ => return Err(format!("invalid duration {text:?}: unknown unit {c:?}; {HELP}")),
+                _ => {
+                    return Err(format!(
+                        "invalid duration {text:?}: unknown unit {c:?}; {HELP}"
+                    ))
+                }
             };
-            let n: u64 = number
-                .parse()
-                .map_err(|_| format!("invalid duration {text:?}: a unit without a number; {HELP}"))?;
+            let n: u64 = number.parse().map_err(|_| {
+                format!("invalid duration {text:?}: a unit without a number; {HELP}")
+            })?;
             total = total.saturating_add(n.saturating_mul(unit));
             number.clear();
         }
@@ -275,10 +279,14 @@ pub fn inject_generator_spin() {
         let value = std::env::var(GENERATOR_SPIN_ENV).ok()?;
         match value.trim().parse::<u64>() {
             Ok(us) if us > 0 => {
-                eprintln!("loadtest: {GENERATOR_SPIN_ENV}={us}: the generator spins {us} µs per request");
+                eprintln!(
+                    "loadtest: {GENERATOR_SPIN_ENV}={us}: the generator spins {us} µs per request"
+                );
                 Some(Duration::from_micros(us))
             }
-            _ => panic!("{GENERATOR_SPIN_ENV}={value:?}: expected a whole number of microseconds >= 1"),
+            _ => panic!(
+                "{GENERATOR_SPIN_ENV}={value:?}: expected a whole number of microseconds >= 1"
+            ),
         }
     });
     if let Some(d) = spin {

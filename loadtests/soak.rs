@@ -72,9 +72,9 @@ fn samples(
             continue;
         }
         let second = at.duration_since(started).as_secs_f64();
-        let seconds = timeseries
-            .iter()
-            .filter(|p| (p.second as f64) >= previous.floor() && (p.second as f64) < second.floor());
+        let seconds = timeseries.iter().filter(|p| {
+            (p.second as f64) >= previous.floor() && (p.second as f64) < second.floor()
+        });
         let mut requests = 0;
         let mut p99s = Vec::new();
         for p in seconds {
@@ -119,7 +119,12 @@ pub fn thresholds(rps: f64, memory_mb_per_hour: Option<f64>) -> LeakThresholds {
 }
 
 fn print_soak(title: &str, soak: &Soak) {
-    println!("Soak of {title}: {} sample(s) every {} s, trends after a {} s warm-up", soak.samples.len(), soak.interval_seconds, soak.warmup_seconds);
+    println!(
+        "Soak of {title}: {} sample(s) every {} s, trends after a {} s warm-up",
+        soak.samples.len(),
+        soak.interval_seconds,
+        soak.warmup_seconds
+    );
     let line = |what: &str, t: &aiops_bench::soak::Trend| {
         let extra = t
             .bytes_per_request
@@ -181,7 +186,9 @@ pub async fn run(args: &LongArgs, duration_s: u64, mut ctx: Context) -> anyhow::
     } else {
         default_warmup(duration_s)
     };
-    let interval_s = args.soak_interval.unwrap_or_else(|| default_interval(duration_s));
+    let interval_s = args
+        .soak_interval
+        .unwrap_or_else(|| default_interval(duration_s));
     let thresholds = thresholds(rps as f64, args.leak_threshold);
     println!("{}", "=".repeat(72));
     println!("AIOps soak test (Goose, open model)");
@@ -221,7 +228,9 @@ pub async fn run(args: &LongArgs, duration_s: u64, mut ctx: Context) -> anyhow::
             break;
         }
         let series = SeriesSampler::start(pid, Duration::from_secs(interval_s));
-        let run = crate::longrun::run_once(&ctx, scenario, rps, duration_s, warmup_s, Some(&progress)).await;
+        let run =
+            crate::longrun::run_once(&ctx, scenario, rps, duration_s, warmup_s, Some(&progress))
+                .await;
         let raw = series.finish();
         let mut run = run?;
         let entry_name = scenario.entry_name();

@@ -290,7 +290,9 @@ pub fn stability(points: &[TimeseriesPoint], latency_slack_ms: Option<f64>) -> R
     if n < 3 {
         return Ok(());
     }
-    let windows: Vec<&[TimeseriesPoint]> = (0..3).map(|w| &points[w * n / 3..(w + 1) * n / 3]).collect();
+    let windows: Vec<&[TimeseriesPoint]> = (0..3)
+        .map(|w| &points[w * n / 3..(w + 1) * n / 3])
+        .collect();
     let rates: Vec<f64> = windows
         .iter()
         .map(|w| w.iter().map(|p| p.answered_per_s as f64).sum::<f64>() / w.len() as f64)
@@ -368,7 +370,12 @@ mod tests {
         let (s, trail) = run(config(50, 1_000_000), threshold(195));
         assert_eq!(
             &trail[..4],
-            &[Next::Step(50), Next::Step(100), Next::Step(200), Next::Step(150)]
+            &[
+                Next::Step(50),
+                Next::Step(100),
+                Next::Step(200),
+                Next::Step(150)
+            ]
         );
         let c = s.capacity().unwrap();
         assert!((186..=195).contains(&c), "{c} {trail:?}");

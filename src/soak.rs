@@ -62,10 +62,7 @@ fn median_sorted(v: &[f64]) -> f64 {
 /// than two distinct x or any non-finite value. Series longer than [`MAX_POINTS`] are thinned
 /// evenly first.
 pub fn theil_sen(points: &[(f64, f64)]) -> Option<SlopeFit> {
-    if points
-        .iter()
-        .any(|(x, y)| !x.is_finite() || !y.is_finite())
-    {
+    if points.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
         return None;
     }
     let thinned: Vec<(f64, f64)> = if points.len() > MAX_POINTS {
@@ -192,7 +189,10 @@ pub struct LatencyDrift {
 /// Latency drift of per-second p99s `(second, p99_ms)` (the measured part only, in time
 /// order); `None` with fewer than 4 values in a quarter or a first quarter at 0 ms.
 pub fn latency_drift(p99_by_second: &[(f64, f64)]) -> Option<LatencyDrift> {
-    let values: Vec<&(f64, f64)> = p99_by_second.iter().filter(|(_, v)| v.is_finite()).collect();
+    let values: Vec<&(f64, f64)> = p99_by_second
+        .iter()
+        .filter(|(_, v)| v.is_finite())
+        .collect();
     let (start, end) = (values.first()?.0, values.last()?.0);
     let span = end - start;
     if span <= 0.0 {
@@ -331,8 +331,16 @@ pub fn analyse(
         let s = series(&|s: &SoakSample| f(s).map(|v| v as f64));
         (!s.is_empty()).then(|| trend(&s, unit, 1.0, threshold))
     };
-    let open_files = counted(&|s: &SoakSample| s.open_files, "files/h", thresholds.open_files_per_hour);
-    let threads = counted(&|s: &SoakSample| s.threads, "threads/h", thresholds.threads_per_hour);
+    let open_files = counted(
+        &|s: &SoakSample| s.open_files,
+        "files/h",
+        thresholds.open_files_per_hour,
+    );
+    let threads = counted(
+        &|s: &SoakSample| s.threads,
+        "threads/h",
+        thresholds.threads_per_hour,
+    );
     let measured_p99: Vec<(f64, f64)> = p99_by_second
         .iter()
         .copied()
@@ -374,7 +382,10 @@ impl Soak {
             ("threads", self.threads.as_ref()),
         ]
         .into_iter()
-        .filter_map(|(name, t)| t.filter(|t| t.verdict == TrendVerdict::Leak).map(|t| (name, t)))
+        .filter_map(|(name, t)| {
+            t.filter(|t| t.verdict == TrendVerdict::Leak)
+                .map(|t| (name, t))
+        })
         .collect()
     }
 }
@@ -382,7 +393,11 @@ impl Soak {
 impl Trend {
     /// `742.1 MB/h (95% CI 700.3..781.0)`, or why there is no slope.
     pub fn describe(&self) -> String {
-        match (self.slope_per_hour, self.lower_per_hour, self.upper_per_hour) {
+        match (
+            self.slope_per_hour,
+            self.lower_per_hour,
+            self.upper_per_hour,
+        ) {
             (Some(s), Some(l), Some(u)) => format!(
                 "{s:.2} {unit} (95% CI {l:.2}..{u:.2} {unit})",
                 unit = self.unit
@@ -476,7 +491,11 @@ mod tests {
         let samples: Vec<SoakSample> = (0..=140)
             .map(|s| {
                 let noise = ((s * 7919) % 5) as u64 * 65_536;
-                sample(s as f64, 50 * 1_048_576 + s as u64 * 200 * 1024 + noise, 200)
+                sample(
+                    s as f64,
+                    50 * 1_048_576 + s as u64 * 200 * 1024 + noise,
+                    200,
+                )
             })
             .collect();
         let soak = analyse(samples, &[], 20.0, 120.0, 1.0, 200.0, THRESHOLDS);

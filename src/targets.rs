@@ -302,8 +302,14 @@ impl Targets {
         }
         for t in &self.soak {
             for (field, v) in [
-                ("max_memory_growth_mb_per_hour", t.max_memory_growth_mb_per_hour),
-                ("max_open_files_growth_per_hour", t.max_open_files_growth_per_hour),
+                (
+                    "max_memory_growth_mb_per_hour",
+                    t.max_memory_growth_mb_per_hour,
+                ),
+                (
+                    "max_open_files_growth_per_hour",
+                    t.max_open_files_growth_per_hour,
+                ),
                 ("max_threads_growth_per_hour", t.max_threads_growth_per_hour),
             ] {
                 if let Some(v) = v {
@@ -708,14 +714,29 @@ fn check_soak(t: &SoakTarget, results: &BenchmarkResults, out: &mut Vec<TargetOu
         .filter_map(|b| b.soak.as_ref().map(|s| (b.name.as_str(), s)))
         .collect();
     if soaks.is_empty() {
-        out.push(not_measured(&t.name, "no soak test matched (loadtest --soak)"));
+        out.push(not_measured(
+            &t.name,
+            "no soak test matched (loadtest --soak)",
+        ));
         return;
     }
     for (name, soak) in soaks {
         let limits = [
-            ("memory", t.max_memory_growth_mb_per_hour, Some(&soak.memory)),
-            ("open files", t.max_open_files_growth_per_hour, soak.open_files.as_ref()),
-            ("threads", t.max_threads_growth_per_hour, soak.threads.as_ref()),
+            (
+                "memory",
+                t.max_memory_growth_mb_per_hour,
+                Some(&soak.memory),
+            ),
+            (
+                "open files",
+                t.max_open_files_growth_per_hour,
+                soak.open_files.as_ref(),
+            ),
+            (
+                "threads",
+                t.max_threads_growth_per_hour,
+                soak.threads.as_ref(),
+            ),
         ];
         for (what, limit, trend) in limits {
             let Some(max) = limit else { continue };
@@ -1036,13 +1057,20 @@ mod tests {
         let missed = check(&soak_targets(100.0), &r);
         assert_eq!(missed.len(), 2, "{missed:?}");
         assert_eq!(missed[0].status, TargetStatus::Missed);
-        assert!(missed[0].detail.contains("memory grows 351.56 MB/h"), "{}", missed[0].detail);
+        assert!(
+            missed[0].detail.contains("memory grows 351.56 MB/h"),
+            "{}",
+            missed[0].detail
+        );
         assert_eq!(missed[1].status, TargetStatus::Ok, "threads are flat");
         assert_eq!(check(&soak_targets(400.0), &r)[0].status, TargetStatus::Ok);
         // A steady soak meets any limit; a result without a soak is not measured.
         let mut flat = load_entry("load/health_check", 2.0, 100.0, 100.0);
         flat.soak = Some(soak_of(0));
-        assert_eq!(check(&soak_targets(0.0), &with_entry(flat))[0].status, TargetStatus::Ok);
+        assert_eq!(
+            check(&soak_targets(0.0), &with_entry(flat))[0].status,
+            TargetStatus::Ok
+        );
         let none = check(&soak_targets(0.0), &scenario(20.0, 0, 1.0));
         assert_eq!(none[0].status, TargetStatus::NotMeasured);
     }

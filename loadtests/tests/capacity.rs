@@ -171,7 +171,10 @@ fn the_capacity_found_matches_the_closed_loop_saturation_of_a_known_server() {
     assert!(c.confirmed, "{out}");
     assert!(c.lowest_missed_rps.is_some_and(|m| m > found));
     assert!(c.steps.iter().any(|s| s.verdict == StepVerdict::Missed));
-    assert!(c.steps.iter().any(|s| s.hold && s.verdict == StepVerdict::Met));
+    assert!(c
+        .steps
+        .iter()
+        .any(|s| s.hold && s.verdict == StepVerdict::Met));
     // The entry's other fields are the hold's: the rate it kept.
     let schedule = entry.schedule.expect("the hold's schedule");
     assert_eq!(schedule.target_rps, found);
@@ -184,10 +187,16 @@ fn the_capacity_found_matches_the_closed_loop_saturation_of_a_known_server() {
 fn capacity_flags_are_checked_before_anything_starts() {
     for (args, needle) in [
         (vec!["--find-capacity", "--slo", "p99"], "no `<`"),
-        (vec!["--find-capacity", "--slo", "p90<5ms"], "unknown statistic"),
+        (
+            vec!["--find-capacity", "--slo", "p90<5ms"],
+            "unknown statistic",
+        ),
         (vec!["--slo", "p99<5ms"], "--find-capacity"),
         (vec!["--find-capacity", "--precision", "0"], "percentage"),
-        (vec!["--find-capacity", "--soak", "1m"], "cannot be used with"),
+        (
+            vec!["--find-capacity", "--soak", "1m"],
+            "cannot be used with",
+        ),
     ] {
         let o = Command::cargo_bin("loadtest")
             .unwrap()
@@ -281,5 +290,8 @@ fn a_slow_generator_says_at_least_and_names_itself() {
         c.steps.last().map(|s| s.verdict),
         Some(StepVerdict::GeneratorLimited)
     );
-    assert!(!c.steps.iter().any(|s| s.hold), "no hold after the generator's limit");
+    assert!(
+        !c.steps.iter().any(|s| s.hold),
+        "no hold after the generator's limit"
+    );
 }

@@ -87,10 +87,17 @@ fn a_leak_of_16_kib_per_request_is_called_and_the_clean_service_is_steady() {
     });
 
     let (out, err) = text(&leaky);
-    assert_eq!(leaky.status.code(), Some(1), "a leak exits 1:\n{out}\n{err}");
+    assert_eq!(
+        leaky.status.code(),
+        Some(1),
+        "a leak exits 1:\n{out}\n{err}"
+    );
     assert!(err.contains("leak injection is ON"), "{err}");
     assert!(out.contains("Soak verdict: LEAK"), "{out}");
-    assert!(out.contains("leak: Health Check Endpoint (load/health_check): memory grows"), "{out}");
+    assert!(
+        out.contains("leak: Health Check Endpoint (load/health_check): memory grows"),
+        "{out}"
+    );
     let results = aiops_bench::io::load(&leak_file).expect("the leak's result file");
     let s = soak_of(&results);
     assert_eq!(s.verdict, SoakVerdict::Leak);
@@ -107,7 +114,11 @@ fn a_leak_of_16_kib_per_request_is_called_and_the_clean_service_is_steady() {
     assert!(sent >= 2_000, "{sent} requests in the samples");
 
     let (out, err) = text(&clean);
-    assert_eq!(clean.status.code(), Some(0), "steady exits 0:\n{out}\n{err}");
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "steady exits 0:\n{out}\n{err}"
+    );
     assert!(!err.contains("leak injection is ON"), "{err}");
     assert!(out.contains("Soak verdict: steady"), "{out}");
     let results = aiops_bench::io::load(&clean_file).expect("the clean result file");
@@ -149,14 +160,26 @@ fn soak_needs_a_process_to_sample_and_a_sane_duration() {
     for (args, needle) in [
         (vec!["--soak", "0"], "must be from 1 s to 30 days"),
         (vec!["--soak", "2x"], "unknown unit"),
-        (vec!["--soak", "2m", "--duration", "5"], "cannot be used with"),
+        (
+            vec!["--soak", "2m", "--duration", "5"],
+            "cannot be used with",
+        ),
         (vec!["--soak-interval", "5"], "--soak"),
-        (vec!["--soak", "5", "--url", "URL", "--no-self-check"], "--target-pid"),
+        (
+            vec!["--soak", "5", "--url", "URL", "--no-self-check"],
+            "--target-pid",
+        ),
     ] {
         let url = health_server();
         let args: Vec<String> = args
             .iter()
-            .map(|a| if *a == "URL" { url.clone() } else { a.to_string() })
+            .map(|a| {
+                if *a == "URL" {
+                    url.clone()
+                } else {
+                    a.to_string()
+                }
+            })
             .collect();
         let o = Command::cargo_bin("loadtest")
             .unwrap()
