@@ -7,10 +7,12 @@
 //! when a threshold is breached (2 on bad input or an unreachable target). `--check` validates
 //! the plan without sending anything.
 
+mod capacity;
 mod dbconn;
 mod entries;
-mod pacer;
 mod llm;
+mod longrun;
+mod pacer;
 mod plan;
 mod prepared;
 mod profile;
@@ -19,6 +21,7 @@ mod report;
 mod resources;
 mod scenarios;
 mod selfcheck;
+mod soak;
 mod target;
 mod transport;
 mod workflow;
@@ -208,6 +211,10 @@ struct Cli {
     /// Internal: run the reference service on ADDR (how the embedded target is started).
     #[arg(long, value_name = "ADDR", hide = true)]
     serve_reference: Option<SocketAddr>,
+
+    // `--soak DURATION` and `--find-capacity` (loadtests/longrun.rs).
+    #[command(flatten)]
+    long_run: longrun::LongArgs,
 }
 
 /// An error that means "bad input or unreachable target": exit code 2.
@@ -422,6 +429,33 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
                 Err(e) => eprintln!("warning: the generator self-check failed: {e:#}"),
             }
         }
+    }
+
+    // `--soak` and `--find-capacity` run their own schedules, output and verdict.
+    if cli.long_run.active() {
+        let ctx = longrun::Context {
+            scenarios,
+            plan_origin: plan.origin.clone(),
+            base_url,
+            addrs,
+            transport,
+            embedded: embedded.take(),
+            monitored_pid,
+            target_info,
+            targets,
+            targets_file,
+            rps: cli.rps,
+            profile_rps: cli.scenario.rps(),
+            duration_s: cli.duration,
+            warmup_s: cli.warmup,
+            users: cli.users,
+            timeout: Duration::from_secs(cli.timeout),
+            workers,
+            output: cli.output.clone(),
+            no_thresholds: cli.no_thresholds,
+            checks,
+        };
+        return longrun::run(&cli.long_run, ctx).await;
     }
 
     let workflow_title = [workflow::TITLE];

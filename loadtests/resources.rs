@@ -21,20 +21,21 @@ struct Acc {
 
 /// One sample of the process; `None` when it no longer exists.
 #[derive(Debug, Clone, Copy)]
-struct Sample {
-    rss_bytes: u64,
-    cpu_percent: f64,
-    open_files: Option<u64>,
-    threads: Option<u64>,
+pub(crate) struct Sample {
+    pub(crate) rss_bytes: u64,
+    pub(crate) cpu_percent: f64,
+    pub(crate) open_files: Option<u64>,
+    pub(crate) threads: Option<u64>,
 }
 
-struct Probe {
+/// Reads one process's resources (also the soak's time series, `crate::soak`).
+pub(crate) struct Probe {
     system: System,
     pid: Pid,
 }
 
 impl Probe {
-    fn new(pid: u32) -> Self {
+    pub(crate) fn new(pid: u32) -> Self {
         let mut probe = Probe {
             system: System::new(),
             pid: Pid::from_u32(pid),
@@ -44,7 +45,8 @@ impl Probe {
         probe
     }
 
-    fn sample(&mut self) -> Option<Sample> {
+    /// RSS, CPU since the previous sample, open files and threads; `None` once it is gone.
+    pub(crate) fn sample(&mut self) -> Option<Sample> {
         self.system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[self.pid]),
             true,

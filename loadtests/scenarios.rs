@@ -445,6 +445,8 @@ async fn one_request(
     let plan = shared.plan_request(kind);
     let keep_body = plan.captures_anything();
     let stamped = prepared.stamp_plan(seq, captures);
+    #[cfg(feature = "inject")]
+    crate::longrun::inject_generator_spin();
     let now_in_flight = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     shared
         .peak_in_flight

@@ -2,6 +2,7 @@
 //! gate that does not cry wolf.
 
 pub mod ab;
+pub mod capacity;
 pub mod compare;
 pub mod disturbance;
 pub mod export;
@@ -15,4 +16,5 @@ pub mod metadata;
 pub mod report;
 pub mod result;
 pub mod sidecar;
+pub mod soak;
 pub mod targets;

@@ -120,6 +120,10 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
     merged.latency_failed_ms = None;
     merged.start_lag_ms = None;
     merged.llm = None;
+    // A soak's samples and a capacity search's steps are one run's; `check` reads them from
+    // that run's result file.
+    merged.soak = None;
+    merged.capacity = None;
     let spreads = || all.iter().filter_map(|b| b.spread.as_ref());
     let lat: Vec<LatencyMs> = all.iter().map(|b| b.latency_ms).collect();
     let stat = |f: fn(&LatencyMs) -> f64| lat.iter().map(f).collect::<Vec<f64>>();

@@ -680,6 +680,15 @@ pub struct Benchmark {
     /// LLM load scenarios only (`load/llm_chat`): output tokens, goodput, 429s, `Retry-After`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmLoad>,
+    /// Load scenarios run with `loadtest --soak` (the scenario's total entry): the target's
+    /// resources sampled over time, a trend per resource and the leak verdict; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::Soak>,
+    /// Load scenarios run with `loadtest --find-capacity` (the scenario's total entry, whose
+    /// other fields are the final hold's): every step, `capacity_rps` with its precision and the
+    /// knee; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity::Capacity>,
 }
 
 impl Benchmark {
@@ -719,6 +728,8 @@ impl Benchmark {
             timeseries: Vec::new(),
             disturbance: None,
             llm: None,
+            soak: None,
+            capacity: None,
         }
     }
 }

@@ -34,6 +34,48 @@ pub struct Targets {
     /// Schedule keeping of load scenarios (achieved rate, dropped requests, zero requests).
     #[serde(default)]
     pub load: Vec<LoadTarget>,
+    /// Growth limits of soak tests (`loadtest --soak`).
+    #[serde(default)]
+    pub soak: Vec<SoakTarget>,
+    /// Capacity minima (`loadtest --find-capacity`).
+    #[serde(default)]
+    pub capacity: Vec<CapacityTarget>,
+}
+
+/// Growth limits of a soak (the `soak` field of a scenario's total entry), per hour. A limit is
+/// missed when the *lower* bound of the growth's 95% confidence interval is above it (growth
+/// shown beyond doubt), the rule of the soak's own leak verdict.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoakTarget {
+    /// Human name, printed on a miss.
+    pub name: String,
+    /// Which scenarios (their total entries).
+    #[serde(flatten)]
+    pub select: Selector,
+    /// Most memory growth, in MB (MiB) per hour.
+    #[serde(default)]
+    pub max_memory_growth_mb_per_hour: Option<f64>,
+    /// Most growth of open file descriptors per hour.
+    #[serde(default)]
+    pub max_open_files_growth_per_hour: Option<f64>,
+    /// Most growth of threads per hour.
+    #[serde(default)]
+    pub max_threads_growth_per_hour: Option<f64>,
+}
+
+/// A capacity minimum (the `capacity` field of a scenario's total entry): `capacity_rps`, the
+/// highest rate that met the search's SLO, must be at least `min_rps`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityTarget {
+    /// Human name, printed on a miss.
+    pub name: String,
+    /// Which scenarios (their total entries).
+    #[serde(flatten)]
+    pub select: Selector,
+    /// Requests per second the capacity must reach (a capacity equal to it passes).
+    pub min_rps: f64,
 }
 
 /// How well a load scenario kept its open-model schedule (its `schedule` field).
@@ -261,6 +303,26 @@ impl Targets {
                 ));
             }
         }
+        for t in &self.soak {
+            for (field, v) in [
+                (
+                    "max_memory_growth_mb_per_hour",
+                    t.max_memory_growth_mb_per_hour,
+                ),
+                (
+                    "max_open_files_growth_per_hour",
+                    t.max_open_files_growth_per_hour,
+                ),
+                ("max_threads_growth_per_hour", t.max_threads_growth_per_hour),
+            ] {
+                if let Some(v) = v {
+                    problems.extend(bad("soak", &t.name, field, v, false));
+                }
+            }
+        }
+        for t in &self.capacity {
+            problems.extend(bad("capacity", &t.name, "min_rps", t.min_rps, false));
+        }
         for t in &self.errors {
             problems.extend(bad(
                 "errors",
@@ -286,7 +348,9 @@ impl Targets {
             .map(|t| &t.name)
             .chain(self.throughput.iter().map(|t| &t.name))
             .chain(self.errors.iter().map(|t| &t.name))
-            .chain(self.load.iter().map(|t| &t.name));
+            .chain(self.load.iter().map(|t| &t.name))
+            .chain(self.soak.iter().map(|t| &t.name))
+            .chain(self.capacity.iter().map(|t| &t.name));
         for name in names {
             if name.trim().is_empty() || name.chars().any(char::is_control) {
                 problems.push(format!(
@@ -494,6 +558,12 @@ pub fn check(targets: &Targets, results: &BenchmarkResults) -> Vec<TargetOutcome
     for t in &targets.load {
         check_load(t, results, &mut out);
     }
+    for t in &targets.soak {
+        check_soak(t, results, &mut out);
+    }
+    for t in &targets.capacity {
+        check_capacity(t, results, &mut out);
+    }
     if let Some(r) = &targets.resources {
         let used = results.resources.clone().unwrap_or_default();
         let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -651,6 +721,138 @@ fn check_load(t: &LoadTarget, results: &BenchmarkResults, out: &mut Vec<TargetOu
     }
     if !any {
         out.push(not_measured(&t.name, "no load scenario matched"));
+    }
+}
+
+/// One `[[soak]]` target: each limit against the matching trend of each selected soak.
+fn check_soak(t: &SoakTarget, results: &BenchmarkResults, out: &mut Vec<TargetOutcome>) {
+    let soaks: Vec<(&str, &crate::soak::Soak)> = t
+        .select
+        .select(results)
+        .into_iter()
+        .filter_map(|b| b.soak.as_ref().map(|s| (b.name.as_str(), s)))
+        .collect();
+    if soaks.is_empty() {
+        out.push(not_measured(
+            &t.name,
+            "no soak test matched (loadtest --soak)",
+        ));
+        return;
+    }
+    for (name, soak) in soaks {
+        let limits = [
+            (
+                "memory",
+                t.max_memory_growth_mb_per_hour,
+                Some(&soak.memory),
+            ),
+            (
+                "open files",
+                t.max_open_files_growth_per_hour,
+                soak.open_files.as_ref(),
+            ),
+            (
+                "threads",
+                t.max_threads_growth_per_hour,
+                soak.threads.as_ref(),
+            ),
+        ];
+        for (what, limit, trend) in limits {
+            let Some(max) = limit else { continue };
+            let Some(trend) = trend else {
+                out.push(TargetOutcome {
+                    target: t.name.clone(),
+                    subject: name.to_string(),
+                    status: TargetStatus::NotMeasured,
+                    detail: format!("the soak has no {what} series"),
+                });
+                continue;
+            };
+            match trend.lower_per_hour {
+                None => out.push(TargetOutcome {
+                    target: t.name.clone(),
+                    subject: name.to_string(),
+                    status: TargetStatus::NotMeasured,
+                    detail: format!("{what}: {}", trend.describe()),
+                }),
+                Some(lower) => out.push(outcome(
+                    &t.name,
+                    name,
+                    lower <= max,
+                    format!(
+                        "{what} grows {} (max {max} {}; missed when the CI's lower bound is above it)",
+                        trend.describe(),
+                        trend.unit
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+/// One `[[capacity]]` target: `capacity_rps` of each selected capacity search.
+fn check_capacity(t: &CapacityTarget, results: &BenchmarkResults, out: &mut Vec<TargetOutcome>) {
+    let searches: Vec<(&str, &crate::capacity::Capacity)> = t
+        .select
+        .select(results)
+        .into_iter()
+        .filter_map(|b| b.capacity.as_ref().map(|c| (b.name.as_str(), c)))
+        .collect();
+    if searches.is_empty() {
+        out.push(not_measured(
+            &t.name,
+            "no capacity search matched (loadtest --find-capacity)",
+        ));
+        return;
+    }
+    for (name, c) in searches {
+        let at_least = c.limited_by_generator || c.limited_by_max_rps;
+        match c.capacity_rps {
+            Some(v) if v >= t.min_rps => out.push(outcome(
+                &t.name,
+                name,
+                true,
+                format!(
+                    "capacity {}{v:.0} req/s under {} (min {} req/s)",
+                    if at_least { "at least " } else { "" },
+                    c.slo,
+                    t.min_rps
+                ),
+            )),
+            Some(v) if at_least => out.push(TargetOutcome {
+                target: t.name.clone(),
+                subject: name.to_string(),
+                status: TargetStatus::NotMeasured,
+                detail: if c.limited_by_generator {
+                    format!(
+                        "capacity at least {v:.0} req/s, limited by the generator below the target's {} req/s; rerun with a faster generator (--workers, more cores)",
+                        t.min_rps
+                    )
+                } else {
+                    format!(
+                        "capacity at least {v:.0} req/s, the highest rate the search could try (--max-rps) is below the target's {} req/s",
+                        t.min_rps
+                    )
+                },
+            }),
+            v => out.push(outcome(
+                &t.name,
+                name,
+                false,
+                match v {
+                    Some(v) => format!(
+                        "capacity {}{v:.0} req/s under {} (min {} req/s)",
+                        if at_least { "at least " } else { "" },
+                        c.slo,
+                        t.min_rps
+                    ),
+                    None => format!(
+                        "no rate tried met {} (min {} req/s)",
+                        c.slo, t.min_rps
+                    ),
+                },
+            )),
+        }
     }
 }
 
@@ -853,6 +1055,112 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(missed(&r), Vec::<String>::new());
+    }
+
+    fn with_entry(b: Benchmark) -> BenchmarkResults {
+        BenchmarkResults::new(crate::result::Entries {
+            benchmarks: vec![b],
+            ..Default::default()
+        })
+    }
+
+    fn soak_of(bytes_per_second: u64) -> crate::soak::Soak {
+        let samples = (0..=120u64)
+            .map(|s| crate::soak::SoakSample {
+                second: s as f64,
+                rss_bytes: Some((64 << 20) + s * bytes_per_second),
+                open_files: Some(30),
+                threads: Some(8),
+                cpu_percent: Some(10.0),
+                requests: 100,
+                p99_ms: Some(2.0),
+            })
+            .collect();
+        crate::soak::analyse(
+            samples,
+            &[],
+            20.0,
+            100.0,
+            1.0,
+            100.0,
+            crate::soak::LeakThresholds {
+                memory_mb_per_hour: 50.0,
+                open_files_per_hour: 60.0,
+                threads_per_hour: 60.0,
+            },
+        )
+    }
+
+    fn soak_targets(max_mb_h: f64) -> Targets {
+        toml::from_str(&format!(
+            "[[soak]]\nname = \"memory growth\"\nbenchmarks = [\"load/*\"]\nexclude = [\"load/*/*\"]\nmax_memory_growth_mb_per_hour = {max_mb_h}\nmax_threads_growth_per_hour = 60.0\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn memory_growth_is_gated_on_the_lower_bound_of_its_interval() {
+        // 100 KiB/s = 351.6 MB/h.
+        let mut b = load_entry("load/health_check", 2.0, 100.0, 100.0);
+        b.soak = Some(soak_of(100 * 1024));
+        let r = with_entry(b);
+        let missed = check(&soak_targets(100.0), &r);
+        assert_eq!(missed.len(), 2, "{missed:?}");
+        assert_eq!(missed[0].status, TargetStatus::Missed);
+        assert!(
+            missed[0].detail.contains("memory grows 351.56 MB/h"),
+            "{}",
+            missed[0].detail
+        );
+        assert_eq!(missed[1].status, TargetStatus::Ok, "threads are flat");
+        assert_eq!(check(&soak_targets(400.0), &r)[0].status, TargetStatus::Ok);
+        // A steady soak meets any limit; a result without a soak is not measured.
+        let mut flat = load_entry("load/health_check", 2.0, 100.0, 100.0);
+        flat.soak = Some(soak_of(0));
+        assert_eq!(
+            check(&soak_targets(0.0), &with_entry(flat))[0].status,
+            TargetStatus::Ok
+        );
+        let none = check(&soak_targets(0.0), &scenario(20.0, 0, 1.0));
+        assert_eq!(none[0].status, TargetStatus::NotMeasured);
+    }
+
+    fn capacity_of(rps: Option<f64>, by_generator: bool) -> crate::capacity::Capacity {
+        crate::capacity::Capacity {
+            slo: "p99<50ms,errors<0.1%".into(),
+            capacity_rps: rps,
+            lowest_missed_rps: None,
+            precision_rps: None,
+            knee_rps: None,
+            limited_by_generator: by_generator,
+            limited_by_max_rps: false,
+            confirmed: true,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn capacity_passes_at_the_minimum_and_an_at_least_below_it_is_not_a_miss() {
+        let targets: Targets = toml::from_str(
+            "[[capacity]]\nname = \"health capacity\"\nbenchmarks = [\"load/health_check\"]\nmin_rps = 1000.0\n",
+        )
+        .unwrap();
+        let status = |c: crate::capacity::Capacity| {
+            let mut b = load_entry("load/health_check", 2.0, 100.0, 100.0);
+            b.capacity = Some(c);
+            let o = check(&targets, &with_entry(b));
+            assert_eq!(o.len(), 1);
+            (o[0].status, o[0].detail.clone())
+        };
+        assert_eq!(status(capacity_of(Some(1000.0), false)).0, TargetStatus::Ok);
+        let (s, d) = status(capacity_of(Some(999.0), false));
+        assert_eq!(s, TargetStatus::Missed);
+        assert!(d.contains("capacity 999 req/s"), "{d}");
+        assert_eq!(status(capacity_of(None, false)).0, TargetStatus::Missed);
+        let (s, d) = status(capacity_of(Some(700.0), true));
+        assert_eq!(s, TargetStatus::NotMeasured);
+        assert!(d.contains("limited by the generator"), "{d}");
+        assert_eq!(status(capacity_of(Some(2000.0), true)).0, TargetStatus::Ok);
     }
 
     #[test]

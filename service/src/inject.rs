@@ -16,6 +16,11 @@
 //! trip with Redis), `agent.triage`, `http.request` (every request the API router answers).
 //! A malformed value panics at the first instrumented operation with a message naming the
 //! variable, so a study never runs silently without its injection.
+//!
+//! `AIOPS_INJECT_LEAK_BYTES=N` (same feature, same rule) is a memory leak of a known size: every
+//! request the API router answers keeps N bytes (written, so they are resident) forever, for
+//! proving the leak verdict of `loadtest --soak` from both sides. N is a whole number from 1 to
+//! 16 MiB.
 
 /// An instrumented place in the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +218,83 @@ mod active {
     }
 }
 
+/// The environment variable of the leak injector.
+pub const LEAK_ENV: &str = "AIOPS_INJECT_LEAK_BYTES";
+
+/// Most bytes the leak injector may keep per request.
+pub const MAX_LEAK_BYTES: usize = 16 << 20;
+
+/// Parse a value of `AIOPS_INJECT_LEAK_BYTES`: bytes kept per request.
+pub fn parse_leak(spec: &str) -> Result<usize, String> {
+    spec.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LEAK_BYTES).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{LEAK_ENV}={spec:?}: expected a whole number of bytes from 1 to {MAX_LEAK_BYTES}"
+            )
+        })
+}
+
+#[cfg(feature = "inject")]
+mod leak {
+    use super::{parse_leak, LEAK_ENV};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Mutex, OnceLock};
+
+    static BYTES: OnceLock<usize> = OnceLock::new();
+    static KEPT: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
+    static LEAKED: AtomicU64 = AtomicU64::new(0);
+
+    fn bytes() -> usize {
+        *BYTES.get_or_init(|| match std::env::var(LEAK_ENV) {
+            Ok(spec) => match parse_leak(&spec) {
+                Ok(n) => {
+                    eprintln!(
+                        "aiops-service: {LEAK_ENV}={spec}: leak injection is ON ({n} bytes kept per request, forever)"
+                    );
+                    n
+                }
+                Err(e) => panic!("{e}"),
+            },
+            Err(_) => 0,
+        })
+    }
+
+    /// Keep the configured number of bytes forever (nothing when the variable is unset).
+    #[inline]
+    pub fn leak_request() {
+        let n = bytes();
+        if n == 0 {
+            return;
+        }
+        let seq = LEAKED.fetch_add(n as u64, Ordering::Relaxed);
+        // Written (not zeroed pages the kernel may not back yet), so it is resident memory.
+        let kept = vec![(seq as u8) | 1; n].into_boxed_slice();
+        KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(kept);
+    }
+
+    /// Bytes kept so far.
+    pub fn leaked_bytes() -> u64 {
+        LEAKED.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(feature = "inject")]
+pub use leak::{leak_request, leaked_bytes};
+
+/// Without the `inject` feature: nothing at all.
+#[cfg(not(feature = "inject"))]
+#[inline(always)]
+pub fn leak_request() {}
+
+/// Without the `inject` feature: nothing is ever kept.
+#[cfg(not(feature = "inject"))]
+pub fn leaked_bytes() -> u64 {
+    0
+}
+
 #[cfg(feature = "inject")]
 pub use active::{start, Guard};
 
@@ -247,6 +329,26 @@ mod tests {
         );
         assert_eq!(rules[1], None);
         assert_eq!(parse("").unwrap(), [None; 5]);
+    }
+
+    #[test]
+    fn leak_sizes_are_whole_bytes_within_bounds() {
+        assert_eq!(parse_leak("1024"), Ok(1024));
+        assert_eq!(parse_leak(" 1 "), Ok(1));
+        for bad in ["0", "-1", "1k", "", "16777217"] {
+            let e = parse_leak(bad).unwrap_err();
+            assert!(e.starts_with(LEAK_ENV), "{bad}: {e}");
+        }
+    }
+
+    #[cfg(feature = "inject")]
+    #[test]
+    fn the_leak_is_off_without_the_variable() {
+        // The test process never sets AIOPS_INJECT_LEAK_BYTES.
+        if std::env::var_os(LEAK_ENV).is_none() {
+            leak_request();
+            assert_eq!(leaked_bytes(), 0);
+        }
     }
 
     #[test]

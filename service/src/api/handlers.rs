@@ -41,6 +41,7 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     let route = req.extensions().get::<MatchedPath>().cloned();
     let response = {
         let _inject = crate::inject::start(crate::inject::Site::HttpRequest);
+        crate::inject::leak_request();
         next.run(req).await
     };
     state.inner.metrics.observe_request(
