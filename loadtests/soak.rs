@@ -370,6 +370,7 @@ mod tests {
             p99_ms: Some(f64::from(second)),
             errors: 0,
             in_flight: 0,
+            queue_depth: None,
         };
         let ts: Vec<TimeseriesPoint> = (0..6).map(point).collect();
         let sample = resources::Sample {

@@ -470,6 +470,7 @@ mod tests {
             p99_ms: Some(p99),
             errors: 0,
             in_flight: 0,
+            queue_depth: None,
         }
     }
 
