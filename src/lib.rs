@@ -4,6 +4,7 @@
 pub mod ab;
 pub mod compare;
 pub mod disturbance;
+pub mod distributed;
 pub mod export;
 pub mod hdr;
 pub mod history;

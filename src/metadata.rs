@@ -39,6 +39,8 @@ pub fn collect() -> RunMetadata {
         runs: 1,
         host_fingerprint: None,
         target: None,
+        worker: None,
+        distributed: None,
     }
 }
 
