@@ -141,7 +141,12 @@ impl WorkerSetup {
     }
 
     /// This worker's part of the result file.
-    pub fn info(&self, scenarios: Vec<String>, completed: Vec<String>, clock: ClockCheck) -> WorkerInfo {
+    pub fn info(
+        &self,
+        scenarios: Vec<String>,
+        completed: Vec<String>,
+        clock: ClockCheck,
+    ) -> WorkerInfo {
         WorkerInfo {
             index: self.index,
             workers: self.workers,
@@ -361,7 +366,8 @@ pub async fn run_local(run: LocalRun<'_>) -> anyhow::Result<ExitCode> {
         }
         return Err(UsageError(format!("{e:#}")).into());
     }
-    let exe = std::env::current_exe().context("cannot find this executable to start the workers")?;
+    let exe =
+        std::env::current_exe().context("cannot find this executable to start the workers")?;
     let args = child_args(std::env::args_os().skip(1));
     let now = unix_s(SystemTime::now());
     let start_at = run.start_at.unwrap_or(now + LOCAL_LEAD_S);
@@ -397,11 +403,16 @@ pub async fn run_local(run: LocalRun<'_>) -> anyhow::Result<ExitCode> {
         let log_path = worker_path(&run.output, i, "log");
         let _ = std::fs::remove_file(&out);
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}; pass a writable --output", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("cannot create {}; pass a writable --output", dir.display())
+            })?;
         }
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("cannot write {}; pass a writable --output", log_path.display()))?;
+        let log = std::fs::File::create(&log_path).with_context(|| {
+            format!(
+                "cannot write {}; pass a writable --output",
+                log_path.display()
+            )
+        })?;
         let mut cmd = Command::new(&exe);
         cmd.args(&args)
             .arg("--workers")
@@ -416,7 +427,10 @@ pub async fn run_local(run: LocalRun<'_>) -> anyhow::Result<ExitCode> {
             .arg(&out)
             .arg("--no-self-check")
             .stdin(Stdio::null())
-            .stdout(log.try_clone().context("cannot share the worker's log file")?)
+            .stdout(
+                log.try_clone()
+                    .context("cannot share the worker's log file")?,
+            )
             .stderr(log);
         if let Some(raw) = &run.raw_samples {
             let mut name = raw.as_os_str().to_owned();
@@ -426,7 +440,10 @@ pub async fn run_local(run: LocalRun<'_>) -> anyhow::Result<ExitCode> {
         if embedded.is_some() {
             for (name, value) in [
                 ("AIOPS_WEBHOOK_SECRET_GITHUB", &run.secrets.github),
-                ("AIOPS_WEBHOOK_SECRET_ALERTMANAGER", &run.secrets.alertmanager),
+                (
+                    "AIOPS_WEBHOOK_SECRET_ALERTMANAGER",
+                    &run.secrets.alertmanager,
+                ),
             ] {
                 match value {
                     Some(v) => cmd.env(name, v),
@@ -495,7 +512,10 @@ pub async fn run_local(run: LocalRun<'_>) -> anyhow::Result<ExitCode> {
     println!();
 
     let mut merged = aiops_bench::distributed::merge_files(&files).map_err(|e| {
-        anyhow::anyhow!("{e}; see the workers' output in {}", worker_path(&run.output, 0, "log").display())
+        anyhow::anyhow!(
+            "{e}; see the workers' output in {}",
+            worker_path(&run.output, 0, "log").display()
+        )
     })?;
     if resources.is_some() {
         // One sampler of the target for the whole run: its own numbers, not the workers'.
@@ -534,8 +554,18 @@ mod tests {
     #[test]
     fn workers_inherit_every_flag_but_their_own() {
         let args = os(&[
-            "--rps", "200", "--workers", "4", "--output=x.json", "--only", "health",
-            "--no-self-check", "--url", "http://h", "--threads=2", "--start-at=5",
+            "--rps",
+            "200",
+            "--workers",
+            "4",
+            "--output=x.json",
+            "--only",
+            "health",
+            "--no-self-check",
+            "--url",
+            "http://h",
+            "--threads=2",
+            "--start-at=5",
         ]);
         assert_eq!(
             child_args(args.into_iter()),

@@ -258,9 +258,23 @@ mod tests {
         assert_eq!(out.benchmarks[2].error_count, 2);
         assert!(total.start_lag_ms.is_some() && total.latency_from_due_ms.is_some());
         let h = total.load_histograms.as_ref().expect("load histograms");
-        let from_due = h.from_due.as_ref().expect("from-due histogram").decode().unwrap();
-        assert_eq!(from_due.len(), 18, "answered successes only (nothing dropped)");
-        let failed_h = h.failed.as_ref().expect("failed histogram").decode().unwrap();
+        let from_due = h
+            .from_due
+            .as_ref()
+            .expect("from-due histogram")
+            .decode()
+            .unwrap();
+        assert_eq!(
+            from_due.len(),
+            18,
+            "answered successes only (nothing dropped)"
+        );
+        let failed_h = h
+            .failed
+            .as_ref()
+            .expect("failed histogram")
+            .decode()
+            .unwrap();
         assert_eq!(failed_h.len(), 2);
         assert_eq!(h.start_lag.as_ref().unwrap().decode().unwrap().len(), 20);
         assert_eq!(total.timeseries.len(), 1);

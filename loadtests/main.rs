@@ -553,13 +553,8 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<ExitCode> {
         if let Some(line) = disturbance.and_then(|d| d.busy_warning(&what)) {
             eprintln!("{line}");
         }
-        let summary = report::ScenarioSummary::new(
-            &scenario.title,
-            &entry_name,
-            own_rps,
-            &outcome,
-            &entries,
-        );
+        let summary =
+            report::ScenarioSummary::new(&scenario.title, &entry_name, own_rps, &outcome, &entries);
         if !outcome.interrupted {
             completed.push(entry_name.clone());
         }

@@ -659,10 +659,7 @@ fn configuration(plan: &Plan) -> GooseConfiguration {
     // Safety cap: the schedule ends the attack itself as soon as its last request is answered.
     // A worker of a distributed run first waits for the shared start.
     let wait_s = plan.share.map_or(0, |s| {
-        s.start
-            .saturating_duration_since(Instant::now())
-            .as_secs()
-            + 1
+        s.start.saturating_duration_since(Instant::now()).as_secs() + 1
     });
     c.run_time = Some(format!(
         "{}",

@@ -324,7 +324,8 @@ pub fn merge(inputs: Vec<Input>) -> Result<Merged, MergeError> {
         workers.iter().filter_map(|w| w.results.resources.as_ref()),
         &mut notes,
     );
-    let clock_spread_ms = clock_spread(workers.iter().filter_map(|w| w.info.clock.target_offset_ms));
+    let clock_spread_ms =
+        clock_spread(workers.iter().filter_map(|w| w.info.clock.target_offset_ms));
     results.metadata.distributed = Some(DistributedRun {
         workers: run.workers,
         rps: run.rps,
@@ -481,7 +482,9 @@ fn merge_latency(
             format!("{what} of a worker has no histogram: its percentiles cannot be merged exactly")
         })?;
         if *unit.get_or_insert(stored.unit) != stored.unit {
-            return Err(format!("{what}: the workers' histograms are in different units"));
+            return Err(format!(
+                "{what}: the workers' histograms are in different units"
+            ));
         }
         let h = stored.decode().map_err(|e| format!("{what}: {e}"))?;
         min = min.min(l.min);
@@ -538,10 +541,7 @@ fn merge_optional<'a>(
     match merge_latency(&parts, what) {
         Ok((l, h, _)) => Some((l, h)),
         Err(e) => {
-            notes.push(format!(
-                "{}: {what} is null in the merge: {e}",
-                all[0].name
-            ));
+            notes.push(format!("{}: {what} is null in the merge: {e}", all[0].name));
             None
         }
     }
@@ -560,7 +560,9 @@ fn merge_entries(all: &[&Benchmark], notes: &mut Vec<String>) -> Result<Benchmar
     m.histogram = Some(histogram);
     m.sample_count = Some(count);
     m.iterations = all.iter().fold(0u64, |n, b| n.saturating_add(b.iterations));
-    m.error_count = all.iter().fold(0u64, |n, b| n.saturating_add(b.error_count));
+    m.error_count = all
+        .iter()
+        .fold(0u64, |n, b| n.saturating_add(b.error_count));
     m.success_rate = (m.iterations > 0).then(|| {
         (m.iterations - m.error_count.min(m.iterations)) as f64 * 100.0 / m.iterations as f64
     });
@@ -573,10 +575,7 @@ fn merge_entries(all: &[&Benchmark], notes: &mut Vec<String>) -> Result<Benchmar
         }
     }
     // Every worker measured the same window (the shared schedule); an interrupted one less.
-    m.total_time_seconds = all
-        .iter()
-        .map(|b| b.total_time_seconds)
-        .fold(0.0, f64::max);
+    m.total_time_seconds = all.iter().map(|b| b.total_time_seconds).fold(0.0, f64::max);
     m.throughput_ops_per_second =
         (m.total_time_seconds > 0.0).then(|| m.iterations as f64 / m.total_time_seconds);
     m.spread = None;
@@ -597,7 +596,9 @@ fn merge_entries(all: &[&Benchmark], notes: &mut Vec<String>) -> Result<Benchmar
         |b| {
             (
                 b.start_lag_ms,
-                b.load_histograms.as_ref().and_then(|h| h.start_lag.as_ref()),
+                b.load_histograms
+                    .as_ref()
+                    .and_then(|h| h.start_lag.as_ref()),
             )
         },
         "start_lag_ms",
@@ -762,7 +763,15 @@ fn render(results: &BenchmarkResults, unreadable: &[(String, String)], notes: &[
     let _ = writeln!(
         out,
         "{:<7} {:<11} {:<22} {:>8} {:>9} {:>7} {:>7} {:>10} {:>10}  clock (target - worker)",
-        "worker", "status", "scenario", "share/s", "sent/s", "sent", "dropped", "lag p99", "lag max"
+        "worker",
+        "status",
+        "scenario",
+        "share/s",
+        "sent/s",
+        "sent",
+        "dropped",
+        "lag p99",
+        "lag max"
     );
     for w in &d.each {
         let status = match w.status {
@@ -782,13 +791,16 @@ fn render(results: &BenchmarkResults, unreadable: &[(String, String)], notes: &[
         }
         for (k, s) in w.scenarios.iter().enumerate() {
             let behind = s.dropped > 0
-                || s
-                    .achieved_rps
+                || s.achieved_rps
                     .is_some_and(|a| a * 100.0 < 95.0 * s.target_rps);
             let _ = writeln!(
                 out,
                 "{:<7} {:<11} {:<22} {:>8.1} {:>9} {:>7} {:>7} {:>10} {:>10}  {}{}",
-                if k == 0 { w.index.to_string() } else { String::new() },
+                if k == 0 {
+                    w.index.to_string()
+                } else {
+                    String::new()
+                },
                 if k == 0 { status } else { "" },
                 s.name,
                 s.target_rps,
@@ -798,7 +810,11 @@ fn render(results: &BenchmarkResults, unreadable: &[(String, String)], notes: &[
                 s.dropped,
                 ms(s.lag_p99_ms),
                 ms(s.lag_max_ms),
-                if k == 0 { clock_text(w.clock.as_ref()) } else { String::new() },
+                if k == 0 {
+                    clock_text(w.clock.as_ref())
+                } else {
+                    String::new()
+                },
                 if behind { "  <- behind its share" } else { "" }
             );
         }
@@ -917,7 +933,9 @@ mod tests {
                 for i in 0..workers {
                     let direct = (0..total).filter(|s| s % workers == i).count() as u64;
                     assert_eq!(slots_of(i, workers, 0, total), direct);
-                    let from5 = (5u64.min(total)..total).filter(|s| s % workers == i).count() as u64;
+                    let from5 = (5u64.min(total)..total)
+                        .filter(|s| s % workers == i)
+                        .count() as u64;
                     assert_eq!(slots_of(i, workers, 5u64.min(total), total), from5);
                 }
             }
@@ -926,12 +944,28 @@ mod tests {
 
     #[test]
     fn clock_spread_bounds() {
-        let a = MinMax { min: -10.0, max: 40.0 };
-        let b = MinMax { min: 100.0, max: 150.0 };
+        let a = MinMax {
+            min: -10.0,
+            max: 40.0,
+        };
+        let b = MinMax {
+            min: 100.0,
+            max: 150.0,
+        };
         let s = clock_spread([a, b].into_iter()).unwrap();
         assert_eq!((s.min, s.max), (60.0, 160.0));
         assert!(clock_spread([a].into_iter()).is_none());
-        let overlap = clock_spread([a, MinMax { min: 0.0, max: 10.0 }].into_iter()).unwrap();
+        let overlap = clock_spread(
+            [
+                a,
+                MinMax {
+                    min: 0.0,
+                    max: 10.0,
+                },
+            ]
+            .into_iter(),
+        )
+        .unwrap();
         assert_eq!(overlap.min, 0.0);
     }
 }

@@ -3,8 +3,8 @@
 
 pub mod ab;
 pub mod compare;
-pub mod disturbance;
 pub mod distributed;
+pub mod disturbance;
 pub mod export;
 pub mod hdr;
 pub mod history;

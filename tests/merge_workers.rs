@@ -48,7 +48,13 @@ fn worker(index: u32, workers: u32, samples_us: &[u64], errors: u64) -> Benchmar
     let n = samples_us.len() as u64;
     let lag: Vec<u64> = vec![50; samples_us.len()];
     let (lag_l, lag_h) = latency(&lag);
-    let mut b = Benchmark::new(SCENARIO, Kind::Load, "goose", l, PercentileBasis::PerRequest);
+    let mut b = Benchmark::new(
+        SCENARIO,
+        Kind::Load,
+        "goose",
+        l,
+        PercentileBasis::PerRequest,
+    );
     b.group = SCENARIO.into();
     b.iterations = n + errors;
     b.error_count = errors;
@@ -184,7 +190,13 @@ fn a_missing_and_an_interrupted_worker_are_named_and_nothing_is_made_up() {
         .collect();
     // Worker 3 was interrupted after 20 of its 50 requests.
     results[3] = worker(3, 4, &samples[3][..20], 0);
-    results[3].metadata.worker.as_mut().unwrap().completed.clear();
+    results[3]
+        .metadata
+        .worker
+        .as_mut()
+        .unwrap()
+        .completed
+        .clear();
     results.remove(2);
     let mut inputs = inputs(results);
     inputs.push(Input {
@@ -197,7 +209,10 @@ fn a_missing_and_an_interrupted_worker_are_named_and_nothing_is_made_up() {
     assert_eq!(d.each[2].status, WorkerStatus::Missing);
     let missing = d.each[2].missing.as_deref().unwrap();
     assert!(missing.contains("no result for worker 2"), "{missing}");
-    assert!(missing.contains("50 of 200 scheduled requests"), "{missing}");
+    assert!(
+        missing.contains("50 of 200 scheduled requests"),
+        "{missing}"
+    );
     assert!(missing.contains("worker-2.json: no such file"), "{missing}");
     assert_eq!(d.each[3].status, WorkerStatus::Incomplete);
     let interrupted = d.each[3].missing.as_deref().unwrap();
@@ -225,8 +240,13 @@ fn files_of_different_runs_are_refused() {
     let mut b = worker(1, 2, &[1000], 0);
     b.metadata.worker.as_mut().unwrap().rps = 50;
     let e = merge(inputs(vec![a.clone(), b])).unwrap_err().to_string();
-    assert!(e.contains("not of the same run") && e.contains("--rps 50"), "{e}");
-    let e = merge(inputs(vec![a.clone(), a.clone()])).unwrap_err().to_string();
+    assert!(
+        e.contains("not of the same run") && e.contains("--rps 50"),
+        "{e}"
+    );
+    let e = merge(inputs(vec![a.clone(), a.clone()]))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("worker 0 appears twice"), "{e}");
     let mut plain = a;
     plain.metadata.worker = None;
@@ -290,8 +310,16 @@ fn cli_merges_and_judges_the_merged_result_from_both_sides() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert_eq!(ok.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(stdout.contains("Merged 4 of 4 worker result(s)"), "{stdout}");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("Merged 4 of 4 worker result(s)"),
+        "{stdout}"
+    );
     let merged = aiops_bench::io::load(&out).unwrap();
     assert_eq!(merged.benchmarks[0].iterations, 200);
     assert!(merged.metadata.worker.is_none());
@@ -307,7 +335,10 @@ fn cli_merges_and_judges_the_merged_result_from_both_sides() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&slow.stdout);
     assert_eq!(slow.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("MISSED  health endpoint p95 < 10 ms"), "{stdout}");
+    assert!(
+        stdout.contains("MISSED  health endpoint p95 < 10 ms"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -333,7 +364,10 @@ fn cli_names_a_missing_and_a_truncated_worker() {
     assert!(stdout.contains("truncated or incomplete file"), "{stdout}");
     assert!(stdout.contains("worker-2.json: no such file"), "{stdout}");
     let merged = aiops_bench::io::load(&out).unwrap();
-    assert_eq!(merged.benchmarks[0].iterations, 100, "two workers' requests only");
+    assert_eq!(
+        merged.benchmarks[0].iterations, 100,
+        "two workers' requests only"
+    );
     // Files of different runs: bad input, exit 2.
     let mut other = worker(2, 4, &[1000], 0);
     other.metadata.worker.as_mut().unwrap().workers = 5;

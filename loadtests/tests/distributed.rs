@@ -54,7 +54,12 @@ fn four_local_workers_at_a_quarter_each_are_one_open_model_merged_exactly() {
     let (rps, duration) = (200u64, 3u64);
     let output = loadtest()
         .args(["--workers", "4", "--only", "health", "--no-thresholds"])
-        .args(["--rps", &rps.to_string(), "--duration", &duration.to_string()])
+        .args([
+            "--rps",
+            &rps.to_string(),
+            "--duration",
+            &duration.to_string(),
+        ])
         .arg("--raw-samples")
         .arg(&raw)
         .arg("--output")
@@ -68,15 +73,26 @@ fn four_local_workers_at_a_quarter_each_are_one_open_model_merged_exactly() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("Merged 4 of 4 worker result(s)"), "{stdout}");
+    assert!(
+        stdout.contains("Merged 4 of 4 worker result(s)"),
+        "{stdout}"
+    );
     let merged = aiops_bench::io::load(&out).unwrap();
     let m = scenario(&merged);
     let asked = rps * duration;
     // One open model at the whole rate: the merged count is R x duration within 1%.
     let diff = m.iterations.abs_diff(asked);
-    assert!(diff * 100 <= asked, "{} requests merged, {asked} asked", m.iterations);
+    assert!(
+        diff * 100 <= asked,
+        "{} requests merged, {asked} asked",
+        m.iterations
+    );
     assert_eq!(m.schedule.unwrap().scheduled, asked);
-    let d = merged.metadata.distributed.as_ref().expect("metadata.distributed");
+    let d = merged
+        .metadata
+        .distributed
+        .as_ref()
+        .expect("metadata.distributed");
     assert!(d.complete, "{d:?}");
     // Each worker sent its share, a quarter of the schedule, and checked its clock: on one
     // machine the target's clock is its own, so the offset's bounds contain 0.
@@ -92,7 +108,10 @@ fn four_local_workers_at_a_quarter_each_are_one_open_model_merged_exactly() {
         assert_eq!(b.schedule.unwrap().target_rps, rps as f64 / 4.0);
         sum += b.iterations;
         assert!(info.clock.target_samples > 0, "{:?}", info.clock);
-        let offset = info.clock.target_offset_ms.expect("an offset to the target");
+        let offset = info
+            .clock
+            .target_offset_ms
+            .expect("an offset to the target");
         assert!(offset.min <= 0.0 && 0.0 <= offset.max, "{offset:?}");
         let mut name = raw.as_os_str().to_owned();
         name.push(format!(".{i}"));
@@ -104,7 +123,10 @@ fn four_local_workers_at_a_quarter_each_are_one_open_model_merged_exactly() {
     assert_eq!(m.sample_count, Some(pooled.len() as u64));
     assert_eq!(m.latency_ms.max, *pooled.last().unwrap() as f64 / 1e6);
     assert_eq!(m.latency_ms.min, pooled[0] as f64 / 1e6);
-    for (q, v) in [(0.5, m.latency_ms.median), (0.99, m.latency_ms.p99.unwrap())] {
+    for (q, v) in [
+        (0.5, m.latency_ms.median),
+        (0.99, m.latency_ms.p99.unwrap()),
+    ] {
         assert!(
             matches_rank(&pooled, q, v),
             "p{q}: merged {v} ms is not the pooled samples' (around {} ms)",
@@ -186,10 +208,16 @@ fn a_worker_killed_mid_run_is_named_with_what_is_missing() {
     let d = merged.results.metadata.distributed.as_ref().unwrap();
     assert_eq!(d.each[2].status, WorkerStatus::Missing, "{report}");
     assert!(report.contains("no result for worker 2"), "{report}");
-    assert!(report.contains("80 of 320 scheduled requests each"), "{report}");
+    assert!(
+        report.contains("80 of 320 scheduled requests each"),
+        "{report}"
+    );
     assert_eq!(d.each[3].status, WorkerStatus::Incomplete, "{report}");
     let missing = d.each[3].missing.as_deref().unwrap();
-    assert!(missing.contains("load/health_check was interrupted"), "{missing}");
+    assert!(
+        missing.contains("load/health_check was interrupted"),
+        "{missing}"
+    );
     assert!(
         report.contains("INCOMPLETE: worker 2 missing, worker 3 interrupted"),
         "{report}"

@@ -16,8 +16,12 @@ pub(crate) fn run(files: &[PathBuf], output: &Path, targets: Option<&Path>) -> R
         None => Targets::shipped(),
     };
     let merged = merge_files(files)?;
-    io::save(output, &merged.results, true)
-        .with_context(|| format!("cannot write {}; pass a writable --output", output.display()))?;
+    io::save(output, &merged.results, true).with_context(|| {
+        format!(
+            "cannot write {}; pass a writable --output",
+            output.display()
+        )
+    })?;
     print!("{}", merged.report);
     println!("Merged result written to {}", output.display());
     let outcomes = check(&targets, &merged.results);

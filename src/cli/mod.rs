@@ -139,8 +139,10 @@ pub(crate) enum Command {
     /// clock are printed, so one slow worker shows. Exit 1 on a missed target or when a
     /// worker's share is missing (no file, an unreadable or truncated one, or an interrupted
     /// worker: the report names it and what is missing); 2 on files of different runs.
-    #[command(after_help = "Example: aiops-bench merge results/worker-*.json --output merged.json
-        The thresholds of a loadtest --plan are not in the worker files: give them with --targets.")]
+    #[command(
+        after_help = "Example: aiops-bench merge results/worker-*.json --output merged.json
+        The thresholds of a loadtest --plan are not in the worker files: give them with --targets."
+    )]
     Merge {
         /// Worker result files (one per worker; a worker without a file is reported missing).
         #[arg(required = true, value_name = "FILE")]
