@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use aiops_bench::result::{
-    sources, Benchmark, Entries, ErrorGroup, Kind, LatencyMs, LoadSchedule, PercentileBasis,
-    SkippedBenchmark,
+    sources, Benchmark, Entries, ErrorGroup, Kind, LatencyMs, LoadHistograms, LoadSchedule,
+    PercentileBasis, SkippedBenchmark,
 };
 
 use crate::recorder::{KindRecord, LatencyRecord, Recording};
@@ -145,6 +145,12 @@ pub fn entries(scenario: &str, recording: &Recording, asked: Asked) -> Entries {
             ));
         }
     }
+    // The histograms behind the other latencies, so that workers' results merge exactly.
+    total.load_histograms = Some(LoadHistograms {
+        from_due: recording.from_due.stored(),
+        start_lag: recording.lag.stored(),
+        failed: failed.stored(),
+    });
     if fill_latency(&mut total, &ok, &failed) {
         out.benchmarks.push(total);
     } else {
@@ -251,6 +257,26 @@ mod tests {
         assert_eq!(out.benchmarks[2].name, "load/x/GET /b");
         assert_eq!(out.benchmarks[2].error_count, 2);
         assert!(total.start_lag_ms.is_some() && total.latency_from_due_ms.is_some());
+        let h = total.load_histograms.as_ref().expect("load histograms");
+        let from_due = h
+            .from_due
+            .as_ref()
+            .expect("from-due histogram")
+            .decode()
+            .unwrap();
+        assert_eq!(
+            from_due.len(),
+            18,
+            "answered successes only (nothing dropped)"
+        );
+        let failed_h = h
+            .failed
+            .as_ref()
+            .expect("failed histogram")
+            .decode()
+            .unwrap();
+        assert_eq!(failed_h.len(), 2);
+        assert_eq!(h.start_lag.as_ref().unwrap().decode().unwrap().len(), 20);
         assert_eq!(total.timeseries.len(), 1);
     }
 }

@@ -9,6 +9,7 @@
 
 mod capacity;
 mod dbconn;
+mod distributed;
 mod entries;
 mod llm;
 mod longrun;
@@ -171,10 +172,31 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     users: Option<u64>,
 
-    /// Worker threads of the generator (default: the cores this process may run on). More
-    /// workers sustain higher rates when the machine has the cores.
+    /// Tokio worker threads of the generator (default: the cores this process may run on).
+    /// More threads sustain higher rates when the machine has the cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-    workers: Option<u64>,
+    threads: Option<u64>,
+
+    /// Worker processes sharing one open-model schedule at --rps. With --worker-index I this
+    /// process is worker I and sends slots I, I+N, I+2N... of the schedule (start one per
+    /// machine or pod, all with the same --start-at, then `aiops-bench merge` their files);
+    /// without it, N worker processes are started on this machine and merged here.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    workers: Option<u32>,
+
+    /// This process's index among --workers N, 0 to N-1 (on Kubernetes: $JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "I", requires = "workers")]
+    worker_index: Option<u32>,
+
+    /// When slot 0 of the schedule is due, in Unix seconds (fractions allowed), the same for
+    /// every worker, e.g. $(( $(date +%s) + 30 )); scenario k starts k x (warmup + duration +
+    /// timeout + 2) s later. Default: a few seconds after the start.
+    #[arg(long, value_name = "UNIX_SECONDS", requires = "workers")]
+    start_at: Option<f64>,
+
+    /// Internal, for tests: also write every measured successful latency (ns) to FILE.
+    #[arg(long, value_name = "FILE", hide = true)]
+    raw_samples: Option<PathBuf>,
 
     /// Skip the pre-flight self-check of the rate this generator sustains here.
     #[arg(long)]
@@ -233,12 +255,12 @@ fn main() -> ExitCode {
             }
         };
     }
-    let workers = cli.workers.map_or_else(
+    let threads = cli.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |w| w as usize,
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(threads)
         .enable_all()
         .build()
     {
@@ -248,7 +270,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli, workers));
+    let result = runtime.block_on(run(cli, threads));
     // Goose users may still hold timers; do not wait for them.
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
@@ -264,7 +286,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, threads: usize) -> anyhow::Result<ExitCode> {
     pacer::set_pacing(cli.pacing);
     if cli.pacing == pacer::Pacing::Tokio {
         eprintln!(
@@ -358,6 +380,47 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     targets.latency.extend(from_plan.latency);
     targets.errors.extend(from_plan.errors);
 
+    // Distributed load: N worker processes here, or this process as one of them.
+    if let (Some(workers), None) = (cli.workers, cli.worker_index) {
+        return distributed::run_local(distributed::LocalRun {
+            workers,
+            start_at: cli.start_at,
+            url: cli.url.clone(),
+            target_pid: cli.target_pid,
+            output: cli.output.clone(),
+            raw_samples: cli.raw_samples.clone(),
+            report_html: cli.report_html.is_some(),
+            no_thresholds: cli.no_thresholds,
+            secrets: &secrets,
+            targets: &targets,
+            targets_file: &targets_file,
+            rps,
+        })
+        .await;
+    }
+    let worker = match cli.worker_index {
+        Some(index) => Some(
+            distributed::WorkerSetup::new(
+                index,
+                cli.workers.unwrap_or(1),
+                cli.start_at,
+                rps,
+                duration_s,
+                cli.warmup,
+                cli.timeout,
+                scenarios.len(),
+            )
+            .map_err(UsageError)?,
+        ),
+        None => None,
+    };
+    if worker.is_some() && cli.url.is_none() {
+        return Err(UsageError(
+            "--worker-index needs --url: every worker must load the same target (each would start its own embedded reference service); on one machine, use --workers N without --worker-index".into(),
+        )
+        .into());
+    }
+
     // The target.
     let embedded_options = match (&cli.url, workflow_run) {
         (Some(_), _) => target::EmbeddedOptions::default(),
@@ -412,6 +475,14 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // A worker measures its clock against the target's before the shared start.
+    let clock = match &worker {
+        Some(w) => Some(distributed::clock_check(&base_url, w.start_at()).await),
+        None => None,
+    };
+    // This process's part of the rate.
+    let own_rps = rps as f64 / worker.as_ref().map_or(1.0, |w| f64::from(w.workers));
+
     // Pre-flight: what this generator sustains here, per scenario (its own requests).
     let mut checks = Vec::new();
     if !cli.no_self_check && transport == Transport::Hyper {
@@ -421,7 +492,7 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
                 &requests,
                 users.min(64),
                 Duration::from_millis(300),
-                workers,
+                threads,
             )
             .await
             {
@@ -477,9 +548,12 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
                 .collect::<Vec<_>>()
         },
         target_info.as_ref(),
-        workers,
+        threads,
         &checks,
     );
+    if let Some(w) = &worker {
+        println!("{}\n", w.describe());
+    }
     if transport != Transport::Hyper {
         println!(
             "Note: requests go through {} ({}); the generator's ceiling is lower than over plain http.\n",
@@ -491,9 +565,9 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         );
     }
     for (slug, check) in &checks {
-        if rps as f64 > check.sustainable_rps {
+        if own_rps > check.sustainable_rps {
             eprintln!(
-                "warning: this generator sustains about {:.0} req/s here for the {} scenario ({:.1} µs of CPU per request on {} worker thread(s)); {rps} req/s were asked: requests will start late. Use --workers or more cores.",
+                "warning: this generator sustains about {:.0} req/s here for the {} scenario ({:.1} µs of CPU per request on {} worker thread(s)); {own_rps:.0} req/s were asked of this process: requests will start late. Use --threads, --workers N (worker processes) or more cores.",
                 check.sustainable_rps,
                 slug,
                 check.cpu_per_request.as_secs_f64() * 1e6,
@@ -530,7 +604,10 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         }
     }
 
-    for scenario in &scenarios {
+    let mut completed = Vec::new();
+    let mut raw = Vec::new();
+    let mut ready_minus_start_ms = 0.0;
+    for (k, scenario) in scenarios.iter().enumerate() {
         if goose::is_killswitch_triggered() {
             interrupted = true;
             break;
@@ -553,7 +630,12 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
             timeout: Duration::from_secs(cli.timeout),
             transport,
             addrs: addrs.clone(),
+            share: worker.as_ref().map(|w| w.share(k)),
+            keep_raw: cli.raw_samples.is_some(),
         };
+        if let (0, Some(w)) = (k, &worker) {
+            ready_minus_start_ms = w.ms_since_start();
+        }
         let shared = scenarios::shared_for(&run_plan);
         let ticker = progress.start(&scenario.title, shared.clone(), cli.warmup + duration_s);
         let cpu = aiops_bench::disturbance::CpuProbe::start();
@@ -566,7 +648,7 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
             &entry_name,
             &outcome.recording,
             entries::Asked {
-                target_rps: rps as f64,
+                target_rps: own_rps,
                 scheduled: outcome.scheduled,
                 warmup_s: outcome.warmup_s,
                 measured_s: outcome.measured_s,
@@ -589,7 +671,13 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
             eprintln!("{line}");
         }
         let summary =
-            report::ScenarioSummary::new(&scenario.title, &entry_name, rps, &outcome, &entries);
+            report::ScenarioSummary::new(&scenario.title, &entry_name, own_rps, &outcome, &entries);
+        if !outcome.interrupted {
+            completed.push(entry_name.clone());
+        }
+        if cli.raw_samples.is_some() {
+            raw.push((entry_name.clone(), outcome.recording.raw_ns.clone()));
+        }
         if let Some(line) = summary.lag_warning() {
             eprintln!("{line}");
         }
@@ -696,6 +784,15 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
         "loadtest".to_string(),
         env!("CARGO_PKG_VERSION").to_string(),
     );
+    if let Some(w) = &worker {
+        let mut clock = clock.unwrap_or_default();
+        clock.ready_minus_start_ms = ready_minus_start_ms;
+        let names = scenarios.iter().map(|s| s.entry_name()).collect();
+        results.metadata.worker = Some(w.info(names, completed, clock));
+    }
+    if let Some(path) = &cli.raw_samples {
+        distributed::write_raw(path, &raw)?;
+    }
     // atomic write through the results library; creates missing parent folders
     aiops_bench::io::save(&cli.output, &results, true).with_context(|| {
         format!(
@@ -708,6 +805,13 @@ async fn run(cli: Cli, workers: usize) -> anyhow::Result<ExitCode> {
     if interrupted {
         println!("Interrupted: the results cover what was measured until Ctrl-C.");
         return Ok(ExitCode::from(130));
+    }
+    if let Some(w) = &worker {
+        println!(
+            "Worker {} of {}: thresholds are judged on the merged result (`aiops-bench merge`), not on one share.",
+            w.index, w.workers
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     // One implementation of the rules: the library's check of the result just written.
     let outcomes = aiops_bench::targets::check(&targets, &results);

@@ -262,6 +262,8 @@ fn thread_slot() -> usize {
 pub struct Recorder {
     names: Vec<String>,
     shards: Box<[Mutex<Option<Shard>>]>,
+    /// Every measured successful latency in ns, when kept ([`Recorder::keeping_raw`]).
+    raw: Option<Mutex<Vec<u64>>>,
 }
 
 impl Recorder {
@@ -277,7 +279,16 @@ impl Recorder {
         Recorder {
             names,
             shards: (0..shards.max(1)).map(|_| Mutex::new(None)).collect(),
+            raw: None,
         }
+    }
+
+    /// Also keep every measured successful latency as it was measured (nanoseconds), for tests
+    /// that check the histograms against the raw samples (`loadtest --raw-samples`). Costs a
+    /// shared lock per request: not for real runs.
+    pub fn keeping_raw(mut self) -> Self {
+        self.raw = Some(Mutex::new(Vec::new()));
+        self
     }
 
     fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
@@ -290,6 +301,10 @@ impl Recorder {
 
     /// Record one finished request.
     pub fn record(&self, s: &Sample<'_>) {
+        if let (Some(raw), true, Outcome::Ok { .. }) = (&self.raw, s.measured, s.outcome) {
+            let ns = u64::try_from(s.latency.as_nanos()).unwrap_or(u64::MAX);
+            raw.lock().unwrap_or_else(|e| e.into_inner()).push(ns);
+        }
         self.with_shard(|shard| {
             let failed = matches!(s.outcome, Outcome::Failed { .. });
             shard.second(s.sent_second).sent += 1;
@@ -379,6 +394,11 @@ impl Recorder {
             late: total.late,
             dropped: total.dropped,
             timeseries: timeseries(&seconds),
+            raw_ns: self
+                .raw
+                .as_ref()
+                .map(|raw| raw.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -425,6 +445,8 @@ pub struct Recording {
     pub dropped: u64,
     /// Per-second time series of the whole run (warm-up included).
     pub timeseries: Vec<TimeseriesPoint>,
+    /// Every measured successful latency in ns, when the recorder kept them (else empty).
+    pub raw_ns: Vec<u64>,
 }
 
 impl Recording {

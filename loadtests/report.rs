@@ -185,7 +185,7 @@ impl Ticker {
 /// What is printed for one scenario (the verdict comes from `aiops_bench::targets::check`).
 pub struct ScenarioSummary {
     title: String,
-    target_rps: u64,
+    target_rps: f64,
     /// The scenario's total entry; `None` when it made no request (it is then skipped).
     total: Option<Benchmark>,
     skipped_reason: Option<String>,
@@ -205,7 +205,7 @@ impl ScenarioSummary {
     pub fn new(
         title: &str,
         entry_name: &str,
-        target_rps: u64,
+        target_rps: f64,
         outcome: &ScenarioOutcome,
         entries: &Entries,
     ) -> Self {
@@ -260,7 +260,7 @@ impl ScenarioSummary {
             )
         } else {
             format!(
-                "warning: {title}: the generator's own lag (p99 {lag_p99:.2} ms from due time to sent) is most of the from-due-time p99 ({due_p99:.2} ms) while users were free (at most {} of {} in flight): the generator could not send on time (its CPU, or a busy machine); lower --rps or use --workers / more cores",
+                "warning: {title}: the generator's own lag (p99 {lag_p99:.2} ms from due time to sent) is most of the from-due-time p99 ({due_p99:.2} ms) while users were free (at most {} of {} in flight): the generator could not send on time (its CPU, or a busy machine); lower --rps or use --threads, --workers N (worker processes) or more cores",
                 self.peak_in_flight, self.users
             )
         })
@@ -300,7 +300,7 @@ impl ScenarioSummary {
         println!(
             "Actual RPS       : {achieved:.2} sent (target {}, {:.1}%) over the scheduled {:.2} s",
             self.target_rps,
-            achieved * 100.0 / self.target_rps as f64,
+            achieved * 100.0 / self.target_rps.max(f64::MIN_POSITIVE),
             t.total_time_seconds
         );
         if self.dropped > 0 {

@@ -76,6 +76,24 @@ pub struct Plan {
     pub transport: Transport,
     /// The target's addresses (for [`Transport::Hyper`]).
     pub addrs: Arc<[SocketAddr]>,
+    /// This process's share when the schedule is split across worker processes
+    /// (`--workers N --worker-index I`); `None`: the whole schedule, started when ready.
+    pub share: Option<Share>,
+    /// Keep every measured latency raw (`--raw-samples`, for tests).
+    pub keep_raw: bool,
+}
+
+/// One worker's share of a schedule split across `workers` processes: slots `index`,
+/// `index + workers`, ... of the schedule at the whole rate, slot `i` due at `start + i / rps`
+/// (see `aiops_bench::distributed`).
+#[derive(Debug, Clone, Copy)]
+pub struct Share {
+    /// This worker's index.
+    pub index: u64,
+    /// Workers sharing the schedule.
+    pub workers: u64,
+    /// When slot 0 is due (the shared wall-clock start, on this process's monotonic clock).
+    pub start: Instant,
 }
 
 /// The requests of a scenario, prepared: its mix, then its journey's steps (the recorder's
@@ -90,7 +108,11 @@ pub fn prepared_requests(scenario: &PlanScenario, base_url: &str) -> Vec<Prepare
 
 /// Schedule, requests and recorder shared by every user of one scenario.
 pub struct Shared {
+    /// Slots this process sends (all of them, or its share).
     total: u64,
+    /// Slot `k` this process claims is slot `first + k x stride` of the schedule.
+    first: u64,
+    stride: u64,
     warmup_slots: u64,
     measured_slots: u64,
     interval_ns: f64,
@@ -142,14 +164,23 @@ impl Shared {
             .collect();
         let names = requests.iter().map(|r| r.name.clone()).collect();
         let warmup_slots = plan.rps * plan.warmup_s;
-        let measured_slots = plan.rps * plan.duration_s;
+        let all_slots = warmup_slots + plan.rps * plan.duration_s;
+        let (first, stride) = plan.share.map_or((0, 1), |s| (s.index, s.workers.max(1)));
+        let own = |from, to| aiops_bench::distributed::slots_of(first, stride, from, to);
+        let start = OnceLock::new();
+        if let Some(share) = plan.share {
+            let _ = start.set(share.start);
+        }
+        let recorder = Recorder::new(names);
         Shared {
-            total: warmup_slots + measured_slots,
+            total: own(0, all_slots),
+            first,
+            stride,
             warmup_slots,
-            measured_slots,
+            measured_slots: own(warmup_slots, all_slots),
             interval_ns: 1e9 / plan.rps as f64,
             length: Duration::from_secs(plan.warmup_s + plan.duration_s),
-            start: OnceLock::new(),
+            start,
             end: OnceLock::new(),
             next: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -164,7 +195,11 @@ impl Shared {
             ready: AtomicU64::new(0),
             requests,
             urls,
-            recorder: Recorder::new(names),
+            recorder: if plan.keep_raw {
+                recorder.keeping_raw()
+            } else {
+                recorder
+            },
             scenario: plan.scenario.clone(),
             journeys: Mutex::new(JourneyStats::default()),
             base_url: plan.base_url.clone(),
@@ -189,10 +224,11 @@ impl Shared {
             return Claim::Done;
         }
         let start = *self.start.get_or_init(Instant::now);
-        let index = self.next.fetch_add(1, Ordering::Relaxed);
-        if index >= self.total {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        if k >= self.total {
             return Claim::Done;
         }
+        let index = self.first + k * self.stride;
         let due = start + Duration::from_nanos((index as f64 * self.interval_ns) as u64);
         Claim::Send { index, due }
     }
@@ -262,7 +298,8 @@ impl Shared {
             .swap(self.total, Ordering::Relaxed)
             .min(self.total);
         let start = self.started().unwrap_or(due);
-        for i in first..self.total {
+        for k in first..self.total {
+            let i = self.first + k * self.stride;
             let due = start + Duration::from_nanos((i as f64 * self.interval_ns) as u64);
             self.drop_slot(i, due);
         }
@@ -622,9 +659,13 @@ fn configuration(plan: &Plan) -> GooseConfiguration {
     // Start every user at once (well within the first 50 ms).
     c.increase_rate = Some(format!("{}", plan.users.max(1) * 20));
     // Safety cap: the schedule ends the attack itself as soon as its last request is answered.
+    // A worker of a distributed run first waits for the shared start.
+    let wait_s = plan.share.map_or(0, |s| {
+        s.start.saturating_duration_since(Instant::now()).as_secs() + 1
+    });
     c.run_time = Some(format!(
         "{}",
-        plan.warmup_s + plan.duration_s + plan.timeout.as_secs() + 5
+        wait_s + plan.warmup_s + plan.duration_s + plan.timeout.as_secs() + 5
     ));
     c.quiet = 1;
     c.no_print_metrics = true;

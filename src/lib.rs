@@ -4,6 +4,7 @@
 pub mod ab;
 pub mod capacity;
 pub mod compare;
+pub mod distributed;
 pub mod disturbance;
 pub mod export;
 pub mod hdr;

@@ -1,5 +1,7 @@
 //! Merging several runs (or baselines) of the same benchmarks into one baseline
-//! (`aiops-bench baseline save NAME --from A --from B ...`).
+//! (`aiops-bench baseline save NAME --from A --from B ...`). Several *workers* of one run (each
+//! a share of the same schedule, `loadtest --workers N`) merge differently, into one run:
+//! see [`crate::distributed`] (`aiops-bench merge`).
 //!
 //! * A measured benchmark whose runs all carry a histogram gets the **merged distribution**:
 //!   the histograms are added and `median`/`p95`/`p99` are recomputed from the sum with
@@ -124,6 +126,7 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
     // that run's result file.
     merged.soak = None;
     merged.capacity = None;
+    merged.load_histograms = None;
     let spreads = || all.iter().filter_map(|b| b.spread.as_ref());
     let lat: Vec<LatencyMs> = all.iter().map(|b| b.latency_ms).collect();
     let stat = |f: fn(&LatencyMs) -> f64| lat.iter().map(f).collect::<Vec<f64>>();
@@ -242,7 +245,7 @@ fn merge_benchmark(all: &[&Benchmark]) -> Benchmark {
     merged
 }
 
-fn merge_errors(all: &[&Benchmark]) -> Vec<ErrorGroup> {
+pub(crate) fn merge_errors(all: &[&Benchmark]) -> Vec<ErrorGroup> {
     let mut by_message: BTreeMap<&str, u64> = BTreeMap::new();
     for b in all {
         for e in &b.errors {

@@ -40,6 +40,8 @@ pub fn collect() -> RunMetadata {
         host_fingerprint: None,
         target: None,
         profile: None,
+        worker: None,
+        distributed: None,
     }
 }
 

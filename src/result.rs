@@ -198,6 +198,14 @@ pub struct RunMetadata {
     /// absent when not asked for and in merged baselines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<TargetProfile>,
+    /// `loadtest --workers N --worker-index I`: which share of one schedule this file holds
+    /// (absent for a single-process run and in merged files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerInfo>,
+    /// `aiops-bench merge` (and `loadtest --workers N`): the workers this file was merged from,
+    /// each one's achieved rate, lag and clock, and what is missing (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistributedRun>,
 }
 
 /// Where `loadtest --profile` wrote the target's CPU profile: a flamegraph and the folded
@@ -225,6 +233,143 @@ pub struct TargetProfile {
     /// Why a file is missing or the profile is empty; null when both were written.
     #[serde(default)]
     pub problem: Option<String>,
+}
+
+/// One worker's share of a schedule split across `workers` processes: it sends slots `index`,
+/// `index + workers`, `index + 2 x workers`... of the one open-model schedule at `rps` (slot `i`
+/// due at the shared start + `i / rps`), so N workers together are exactly one open model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerInfo {
+    /// This worker's index, 0 to `workers - 1`.
+    pub index: u32,
+    /// Workers sharing the schedule.
+    #[schemars(range(min = 1))]
+    pub workers: u32,
+    /// Requests per second of the whole schedule (all workers together).
+    pub rps: u64,
+    /// Seconds each scenario measures (after its warm-up).
+    pub duration_s: u64,
+    /// Seconds of warm-up of each scenario (sent, not counted).
+    #[serde(default)]
+    pub warmup_s: u64,
+    /// When the first scenario's slot 0 was due (`--start-at`), Unix seconds, on this worker's
+    /// clock. Scenario `k` (0-based) starts `k x (warmup + duration + timeout + 2)` seconds later.
+    pub start_at_unix: f64,
+    /// Scenario entries this worker was asked to run (`load/health_check`, ...), in order.
+    pub scenarios: Vec<String>,
+    /// Scenario entries it ran to their end; fewer than `scenarios` when it was interrupted.
+    pub completed: Vec<String>,
+    /// How far this worker's clock can be trusted for the shared start.
+    pub clock: ClockCheck,
+}
+
+/// A worker's clock check: its offset to the target's clock, what the kernel says about its
+/// synchronisation, and whether it was ready before the shared start. A field is null when it
+/// could not be measured.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ClockCheck {
+    /// When this worker began its first scenario (plan read, target and clock checked), minus
+    /// the shared start, in ms on its own clock: negative when it waited for the start,
+    /// positive when it arrived late (its first slots were already overdue and show as
+    /// generator lag).
+    pub ready_minus_start_ms: f64,
+    /// The target's clock minus this worker's, in ms, bounded from the HTTP `Date` headers
+    /// (whole seconds) of a few `GET /health` sent before the start: the offset lies between
+    /// `min` and `max`. Null when the target sent no usable `Date` header.
+    #[serde(default)]
+    pub target_offset_ms: Option<MinMax>,
+    /// How many `Date` headers bounded `target_offset_ms`.
+    #[serde(default)]
+    pub target_samples: u32,
+    /// The kernel's view (Linux `adjtimex`): is this clock synchronised to a time source
+    /// (NTP, chrony, PTP)? Null where it cannot be asked.
+    #[serde(default)]
+    pub kernel_synchronized: Option<bool>,
+    /// The kernel's estimated error of this clock, in ms.
+    #[serde(default)]
+    pub kernel_est_error_ms: Option<f64>,
+    /// The kernel's maximum error of this clock, in ms.
+    #[serde(default)]
+    pub kernel_max_error_ms: Option<f64>,
+}
+
+/// How a file merged from workers came about (`metadata.distributed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DistributedRun {
+    /// Workers the schedule was split across.
+    pub workers: u32,
+    /// Requests per second of the whole schedule.
+    pub rps: u64,
+    /// The shared start (Unix seconds).
+    pub start_at_unix: f64,
+    /// Whether every worker's result is in the merge and every worker ran every scenario to
+    /// its end. When false, `each` says which worker and what is missing; nothing is
+    /// extrapolated or averaged over to make up for it.
+    pub complete: bool,
+    /// Every worker, by index: what its result held, or why there is none.
+    pub each: Vec<WorkerSummary>,
+    /// How much the workers' clocks disagree, in ms, from their offsets to the target: at
+    /// least `min` (what the measurements prove), at most `max`. Null when fewer than two
+    /// workers measured an offset.
+    #[serde(default)]
+    pub clock_spread_ms: Option<MinMax>,
+}
+
+/// What one worker contributed to a merge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerSummary {
+    /// The worker's index.
+    pub index: u32,
+    /// complete | incomplete | missing.
+    pub status: WorkerStatus,
+    /// The file its result came from; null when none was found.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// What is missing of this worker's share (null when complete).
+    #[serde(default)]
+    pub missing: Option<String>,
+    /// Each scenario it ran: its share of the schedule, achieved rate and lag.
+    #[serde(default)]
+    pub scenarios: Vec<WorkerScenario>,
+    /// Its clock check; null for a missing worker.
+    #[serde(default)]
+    pub clock: Option<ClockCheck>,
+}
+
+/// Whether a worker's result is in a merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStatus {
+    /// Its result is merged and it ran every scenario to its end.
+    Complete,
+    /// Its result is merged, but it was interrupted: part of its share is missing.
+    Incomplete,
+    /// No usable result (no file, or a file that cannot be read): its share is missing.
+    Missing,
+}
+
+/// One worker's share of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerScenario {
+    /// The scenario entry (`load/health_check`).
+    pub name: String,
+    /// This worker's share of the rate (the schedule's rate / workers).
+    pub target_rps: f64,
+    /// Requests of its share on the schedule (after the warm-up).
+    pub scheduled: u64,
+    /// Requests it sent (answered or failed).
+    pub sent: u64,
+    /// Requests of its share it dropped (not sent in time).
+    pub dropped: u64,
+    /// Requests it sent per second of the measured duration.
+    #[serde(default)]
+    pub achieved_rps: Option<f64>,
+    /// Its generator lag (due time to sent), p99, in ms.
+    #[serde(default)]
+    pub lag_p99_ms: Option<f64>,
+    /// Its largest generator lag, in ms.
+    #[serde(default)]
+    pub lag_max_ms: Option<f64>,
 }
 
 /// What the load-test target runs on, as its `/health` reported it. A field is null when the
@@ -598,6 +743,21 @@ pub struct TimeseriesPoint {
     pub queue_depth: Option<u64>,
 }
 
+/// The histograms of a load scenario's other latencies (see [`Benchmark::load_histograms`]);
+/// each is null when its latency is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct LoadHistograms {
+    /// Behind `latency_from_due_ms`.
+    #[serde(default)]
+    pub from_due: Option<StoredHistogram>,
+    /// Behind `start_lag_ms`.
+    #[serde(default)]
+    pub start_lag: Option<StoredHistogram>,
+    /// Behind `latency_failed_ms`.
+    #[serde(default)]
+    pub failed: Option<StoredHistogram>,
+}
+
 /// One measured benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Benchmark {
@@ -672,6 +832,11 @@ pub struct Benchmark {
     /// Load scenarios only (the scenario's total entry): one point per second of the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeseries: Vec<TimeseriesPoint>,
+    /// Load scenarios only (the scenario's total entry): the histograms behind
+    /// `latency_from_due_ms`, `start_lag_ms` and `latency_failed_ms`, so that the results of
+    /// several workers merge exactly (`aiops-bench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_histograms: Option<LoadHistograms>,
     /// How busy the machine was with other work while this benchmark ran (other processes and
     /// hypervisor steal, in percent of all cores); the worst run for a merged baseline; null
     /// when unknown. `compare` does not judge wall-clock changes of a disturbed measurement.
@@ -726,6 +891,7 @@ impl Benchmark {
             latency_failed_ms: None,
             start_lag_ms: None,
             timeseries: Vec::new(),
+            load_histograms: None,
             disturbance: None,
             llm: None,
             soak: None,

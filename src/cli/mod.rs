@@ -12,6 +12,7 @@ mod collect;
 mod compare;
 mod export;
 mod history;
+mod merge;
 #[cfg(feature = "report")]
 mod report;
 
@@ -130,6 +131,29 @@ pub(crate) enum Command {
         targets: PathBuf,
         /// Result file.
         current: PathBuf,
+    },
+    /// Merge the results of load-test workers (`loadtest --workers N --worker-index I`, one
+    /// share each of one open-model schedule) into one result, exactly: histograms added,
+    /// percentiles of the merged histogram (never averaged), counts, status codes, errors and
+    /// resources added; then judge it with the targets. Each worker's achieved rate, lag and
+    /// clock are printed, so one slow worker shows. Exit 1 on a missed target or when a
+    /// worker's share is missing (no file, an unreadable or truncated one, or an interrupted
+    /// worker: the report names it and what is missing); 2 on files of different runs.
+    #[command(
+        after_help = "Example: aiops-bench merge results/worker-*.json --output merged.json
+        The thresholds of a loadtest --plan are not in the worker files: give them with --targets."
+    )]
+    Merge {
+        /// Worker result files (one per worker; a worker without a file is reported missing).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Where to write the merged result.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        /// Targets file the merged result is judged with (default: the repository's
+        /// baselines/targets.toml, compiled in).
+        #[arg(long, value_name = "FILE")]
+        targets: Option<PathBuf>,
     },
     /// Print the JSON Schema of result files (schema version 2), generated from the types;
     /// baselines/schema.json is this output.
@@ -272,6 +296,11 @@ pub fn run() -> Result<ExitCode> {
         },
         Command::Compare(args) => compare::run(args),
         Command::Check { targets, current } => check::run(&targets, &current),
+        Command::Merge {
+            files,
+            output,
+            targets,
+        } => merge::run(&files, &output, targets.as_deref()),
         Command::Schema => {
             let schema = aiops_bench::result::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
