@@ -224,6 +224,9 @@ pub async fn run_once(
         timeout: ctx.timeout,
         transport: ctx.transport,
         addrs: ctx.addrs.clone(),
+        // A soak or capacity search runs in one process (not as a share of distributed workers).
+        share: None,
+        keep_raw: false,
     };
     let shared = scenarios::shared_for(&run_plan);
     let ticker = progress.map(|p| p.start(&scenario.title, shared.clone(), warmup_s + duration_s));

@@ -521,7 +521,7 @@ async fn run(cli: Cli, threads: usize) -> anyhow::Result<ExitCode> {
             warmup_s: cli.warmup,
             users: cli.users,
             timeout: Duration::from_secs(cli.timeout),
-            workers,
+            workers: threads,
             output: cli.output.clone(),
             no_thresholds: cli.no_thresholds,
             checks,

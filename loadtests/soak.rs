@@ -237,7 +237,7 @@ pub async fn run(args: &LongArgs, duration_s: u64, mut ctx: Context) -> anyhow::
         let summary = crate::report::ScenarioSummary::new(
             &scenario.title,
             &entry_name,
-            rps,
+            rps as f64,
             &run.outcome,
             &run.entries,
         );

@@ -660,6 +660,7 @@ fn merge_timeseries(all: &[&Benchmark]) -> Vec<TimeseriesPoint> {
                 p99_ms: None,
                 errors: 0,
                 in_flight: 0,
+                queue_depth: None,
             });
             e.sent_per_s += p.sent_per_s;
             e.answered_per_s += p.answered_per_s;
@@ -694,6 +695,12 @@ fn merge_resources<'a>(
                     .max_by(f64::total_cmp),
                 open_files_peak: max_u(|r| r.open_files_peak),
                 threads_peak: max_u(|r| r.threads_peak),
+                // The target's database connections: the most any worker saw.
+                db_connections_peak: max_u(|r| r.db_connections_peak),
+                db_connections_in_use_peak: max_u(|r| r.db_connections_in_use_peak),
+                db_connections_source: all.iter().find_map(|r| r.db_connections_source.clone()),
+                // Per-worker samples are not aligned in time: not merged.
+                timeseries: Vec::new(),
             })
         }
     }
