@@ -355,8 +355,12 @@ pub async fn run_local(run: LocalRun<'_>) -> anyhow::Result<ExitCode> {
     let (base_url, mut embedded) = match &run.url {
         Some(url) => (url.clone(), None),
         None => {
-            let target = EmbeddedTarget::spawn_with(run.secrets, &crate::target::EmbeddedOptions::default(), &[])
-                .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
+            let target = EmbeddedTarget::spawn_with(
+                run.secrets,
+                &crate::target::EmbeddedOptions::default(),
+                &[],
+            )
+            .map_err(|e| anyhow::Error::new(UsageError(format!("{e:#}"))))?;
             (target.base_url.clone(), Some(target))
         }
     };

@@ -53,10 +53,12 @@ pub struct LongArgs {
     #[arg(long, conflicts_with_all = ["report_html", "check"])]
     pub find_capacity: bool,
 
-    /// SLO of --find-capacity: comma-separated thresholds, `p50|median|p95|p99|mean < N ms|s|us`
-    /// (latency counted from each request's due time) and `errors < N%` (failed and dropped
-    /// requests) [default: p99<50ms,errors<0.1%].
-    #[arg(long, value_name = "SLO", requires = "find_capacity", value_parser = crate::capacity::check_slo)]
+    /// Service-level objective, for --find-capacity or --only llm. With --find-capacity:
+    /// comma-separated thresholds, `p50|median|p95|p99|mean < N ms|s|us` (latency counted from
+    /// each request's due time) and `errors < N%` (failed and dropped requests) [default:
+    /// p99<50ms,errors<0.1%]. With --only llm: the goodput objective, bounds on ttft, tpot and
+    /// e2e [default: ttft<500ms,tpot<50ms].
+    #[arg(long, value_name = "SLO")]
     pub slo: Option<String>,
 
     /// Precision of --find-capacity, in percent: the search stops when the lowest rate that

@@ -286,7 +286,24 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, threads: usize) -> anyhow::Result<ExitCode> {
+async fn run(mut cli: Cli, threads: usize) -> anyhow::Result<ExitCode> {
+    // One --slo flag, read by the mode that runs (the capacity search or the LLM test).
+    if let Some(text) = cli.long_run.slo.clone() {
+        if cli.only.as_deref() == Some(llm::SLUG) {
+            cli.llm.slo = Some(
+                llm::Slo::parse(&text).map_err(|e| UsageError(format!("--slo {text:?}: {e}")))?,
+            );
+            cli.long_run.slo = None;
+        } else if cli.long_run.find_capacity {
+            capacity::check_slo(&text).map_err(|e| UsageError(format!("--slo {text:?}: {e}")))?;
+        } else {
+            return Err(UsageError(
+                "--slo applies to --find-capacity or --only llm; add one of them or drop --slo"
+                    .into(),
+            )
+            .into());
+        }
+    }
     pacer::set_pacing(cli.pacing);
     if cli.pacing == pacer::Pacing::Tokio {
         eprintln!(

@@ -36,7 +36,7 @@ use tokio::task::JoinSet;
 
 pub use arrivals::Arrival;
 use record::{About, Recording};
-use slo::Slo;
+pub use slo::Slo;
 
 use crate::UsageError;
 
@@ -56,9 +56,10 @@ pub struct LlmArgs {
     #[arg(long, value_enum, value_name = "PROCESS")]
     pub arrival: Option<Arrival>,
 
-    /// Goodput objective of `--only llm`: comma-separated bounds on ttft, tpot and e2e (TTFT and
-    /// e2e counted from the due time) [default: ttft<500ms,tpot<50ms].
-    #[arg(long, value_name = "BOUNDS", value_parser = Slo::parse)]
+    /// Goodput objective of `--only llm`, from the shared `--slo` flag (main.rs parses it for
+    /// the mode that runs): comma-separated bounds on ttft, tpot and e2e (TTFT and e2e counted
+    /// from the due time) [default: ttft<500ms,tpot<50ms].
+    #[arg(skip)]
     pub slo: Option<Slo>,
 
     /// Embedded mock: milliseconds to the first streamed chunk [default: 200].
