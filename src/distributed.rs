@@ -531,7 +531,7 @@ fn merge_optional<'a>(
     let parts: Vec<(LatencyMs, Option<&StoredHistogram>)> = all
         .iter()
         .filter_map(|b| {
-            let (l, h) = get(*b);
+            let (l, h) = get(b);
             l.map(|l| (l, h))
         })
         .collect();
@@ -681,7 +681,7 @@ fn merge_resources<'a>(
         1 => Some(all[0].clone()),
         n => {
             let max_u =
-                |f: fn(&ResourceUsage) -> Option<u64>| all.iter().filter_map(|r| f(*r)).max();
+                |f: fn(&ResourceUsage) -> Option<u64>| all.iter().filter_map(|r| f(r)).max();
             notes.push(format!(
                 "resources: sampled by {n} workers; peaks are the largest any of them saw, idle memory the smallest; cpu_mean_percent is null (their sampling windows differ: a mean of means is not a mean)"
             ));

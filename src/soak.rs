@@ -310,7 +310,7 @@ pub fn analyse(
     let series = |f: &dyn Fn(&SoakSample) -> Option<f64>| -> Vec<(f64, f64)> {
         measured
             .iter()
-            .filter_map(|s| f(*s).map(|v| (s.second, v)))
+            .filter_map(|s| f(s).map(|v| (s.second, v)))
             .collect()
     };
     let rss = series(&|s: &SoakSample| s.rss_bytes.map(|v| v as f64));

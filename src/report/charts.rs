@@ -361,6 +361,9 @@ pub fn percentile_chart(title: &str, lines: &[(String, Vec<(f64, f64)>)]) -> Dra
     Ok(svg)
 }
 
+/// One line of a [`time_chart`]: its name and (x, y) points; a `None` y breaks the line.
+pub type Series<'a> = (&'a str, Vec<(f64, Option<f64>)>);
+
 /// Input of [`time_chart`]: lines over seconds of a run.
 pub struct TimeInput<'a> {
     /// Title above the chart.
@@ -370,7 +373,7 @@ pub struct TimeInput<'a> {
     /// Y axis description, with its unit.
     pub y_desc: &'a str,
     /// Lines: name and (x, y) points; a `None` y breaks the line (nothing measured then).
-    pub lines: &'a [(&'a str, Vec<(f64, Option<f64>)>)],
+    pub lines: &'a [Series<'a>],
     /// A vertical marker (x, legend), for example the end of a warm-up.
     pub marker: Option<(f64, &'a str)>,
 }
