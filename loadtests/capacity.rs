@@ -307,20 +307,7 @@ pub async fn run(args: &LongArgs, mut ctx: Context) -> anyhow::Result<ExitCode> 
     };
     let precision = args.precision.unwrap_or(5.0) / 100.0;
     let lag_limit_ms = slo.latency_limit_ms().map_or(100.0, |l| l.max(10.0));
-    println!("{}", "=".repeat(72));
-    println!("AIOps capacity search (Goose, open model)");
-    println!("{}", "=".repeat(72));
-    println!(
-        "Target           : {}{}",
-        ctx.base_url,
-        if ctx.embedded.is_some() {
-            " (embedded reference service)"
-        } else {
-            ""
-        }
-    );
-    println!("Plan             : {}", ctx.plan_origin);
-    println!("Generator        : {} worker thread(s)", ctx.workers);
+    ctx.print_header("capacity search");
     println!(
         "SLO              : {} (latency from each request's due time; errors = failed + dropped)",
         slo.text

@@ -182,6 +182,23 @@ pub struct Context {
 }
 
 impl Context {
+    /// The banner and the target, plan and generator lines that open a long run's output.
+    pub fn print_header(&self, what: &str) {
+        println!("{}", "=".repeat(72));
+        println!("AIOps {what} (Goose, open model)");
+        println!("{}", "=".repeat(72));
+        let embedded = if self.embedded.is_some() {
+            " (embedded reference service)"
+        } else {
+            ""
+        };
+        println!("Target           : {}{embedded}", self.base_url);
+        println!("Plan             : {}", self.plan_origin);
+        println!("Generator        : {} worker thread(s)", self.workers);
+    }
+}
+
+impl Context {
     /// Users for a rate: `--users`, or `max(64, rps/16)` capped at 1000 (as a plain run).
     pub fn users_for(&self, rps: u64) -> usize {
         self.users

@@ -190,20 +190,7 @@ pub async fn run(args: &LongArgs, duration_s: u64, mut ctx: Context) -> anyhow::
         .soak_interval
         .unwrap_or_else(|| default_interval(duration_s));
     let thresholds = thresholds(rps as f64, args.leak_threshold);
-    println!("{}", "=".repeat(72));
-    println!("AIOps soak test (Goose, open model)");
-    println!("{}", "=".repeat(72));
-    println!(
-        "Target           : {}{}",
-        ctx.base_url,
-        if ctx.embedded.is_some() {
-            " (embedded reference service)"
-        } else {
-            ""
-        }
-    );
-    println!("Plan             : {}", ctx.plan_origin);
-    println!("Generator        : {} worker thread(s)", ctx.workers);
+    ctx.print_header("soak test");
     println!(
         "Soak             : {duration_s} s at {rps} req/s per scenario after a {warmup_s} s warm-up, {} users, a sample every {interval_s} s",
         ctx.users_for(rps)
