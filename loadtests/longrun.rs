@@ -220,6 +220,21 @@ pub struct Run {
     pub entries: Entries,
     /// When its schedule started.
     pub started: Option<Instant>,
+    /// Seconds the generator's runtime workers were busy (tokio's worker busy time: wall time
+    /// between waking and parking, preemption by other processes included), summed over its
+    /// `workers` worker threads, while the scenario ran; and the wall seconds it ran.
+    pub generator_busy_s: f64,
+    pub workers: usize,
+    pub wall_s: f64,
+}
+
+impl Run {
+    /// How busy the generator's worker threads were while the scenario ran: 1.0 = every one
+    /// of them never ran out of work (a generator too slow for the rate, whatever share of the
+    /// CPU the machine gave it).
+    pub fn generator_busy(&self) -> f64 {
+        self.generator_busy_s / (self.wall_s.max(1e-9) * self.workers.max(1) as f64)
+    }
 }
 
 /// Run `scenario` at `rps` for `warmup_s + duration_s` with `users` users; a progress bar or
@@ -250,7 +265,18 @@ pub async fn run_once(
     let shared = scenarios::shared_for(&run_plan);
     let ticker = progress.map(|p| p.start(&scenario.title, shared.clone(), warmup_s + duration_s));
     let cpu = aiops_bench::disturbance::CpuProbe::start();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let workers = metrics.num_workers();
+    let busy_total = || -> Duration {
+        (0..workers)
+            .map(|w| metrics.worker_total_busy_duration(w))
+            .sum()
+    };
+    let busy_before = busy_total();
+    let wall = Instant::now();
     let outcome = scenarios::run(&run_plan, shared.clone()).await;
+    let wall_s = wall.elapsed().as_secs_f64();
+    let generator_busy_s = busy_total().saturating_sub(busy_before).as_secs_f64();
     let disturbance = ctx.monitored_pid.and(cpu.finish());
     if let Some(t) = ticker {
         t.finish();
@@ -283,6 +309,9 @@ pub async fn run_once(
         outcome,
         entries,
         started: shared.started(),
+        generator_busy_s,
+        workers,
+        wall_s,
     })
 }
 

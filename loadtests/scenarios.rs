@@ -244,10 +244,16 @@ impl Shared {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Count `n` finished slots; the last one ends the attack.
+    /// Count `n` finished slots; the last one ends the attack. Slots abandoned after a halt
+    /// (Ctrl-C) finish too, but the schedule did not complete: the users drain the slots
+    /// left in a few milliseconds, and counting that as completion made an interrupted run
+    /// exit 0 with a full-length measured time.
     fn finish_slots(&self, n: u64) {
         let finished = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        if finished >= self.total && !self.completed_normally.swap(true, Ordering::Relaxed) {
+        if finished >= self.total
+            && !self.stopped()
+            && !self.completed_normally.swap(true, Ordering::Relaxed)
+        {
             self.halt();
             goose::trigger_killswitch("aiops loadtest: schedule complete");
         }

@@ -75,6 +75,10 @@ pub struct CapacityStep {
     pub errors_percent: f64,
     /// p99 of the generator's own lag (due → sent), ms.
     pub lag_p99_ms: Option<f64>,
+    /// How busy the generator's worker threads were, percent of their wall time (tokio's busy
+    /// time); absent in files written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_busy_percent: Option<f64>,
     /// Seconds measured (the warm-up excluded).
     pub seconds: f64,
     /// The final hold at the found rate.
@@ -441,6 +445,7 @@ mod tests {
             p99_ms: Some(p99),
             errors_percent: 0.0,
             lag_p99_ms: Some(0.1),
+            generator_busy_percent: Some(10.0),
             seconds: 5.0,
             hold: false,
             verdict: StepVerdict::Met,

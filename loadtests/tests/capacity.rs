@@ -281,6 +281,7 @@ fn a_slow_generator_says_at_least_and_names_itself() {
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    eprintln!("{out}");
     assert!(out.contains("limited by the generator"), "{out}");
     assert!(out.contains("at least"), "{out}");
     let results = aiops_bench::io::load(&out_file).unwrap();

@@ -158,7 +158,6 @@ fn reference_service() -> (Child, String) {
 
 #[cfg(unix)]
 #[test]
-#[ignore = "fails on the merged tree: the SIGINT'd worker exits 0, not 130 (open, see the issue 18 note); run with --ignored"]
 fn a_worker_killed_mid_run_is_named_with_what_is_missing() {
     let (mut service, base) = reference_service();
     let dir = tempfile::tempdir().unwrap();

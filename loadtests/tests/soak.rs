@@ -74,7 +74,11 @@ fn a_leak_of_16_kib_per_request_is_called_and_the_clean_service_is_steady() {
             std::env::var_os("CI").is_none(),
             "the leak proof needs the service's injector: cargo test -p aiops-loadtest --features inject --test soak"
         );
-        eprintln!("SKIP: the leak half needs the injector: cargo test -p aiops-loadtest --features inject --test soak");
+        // Straight to fd 2: cargo's capture would swallow an eprintln! of a passing test.
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(
+            b"SKIP: a_leak_of_16_kib_per_request_is_called_and_the_clean_service_is_steady: the leak half needs the injector: cargo test -p aiops-loadtest --features inject --test soak\n",
+        );
         return;
     }
     let leak_file = dir.path().join("leak.json");

@@ -28,19 +28,18 @@ fn redis_server_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// `true` when the test can run; otherwise a loud note, or a failure under AIOPS_REQUIRE_REDIS=1.
+/// `true` when the test can run; otherwise a skip line past cargo's capture (and an exit summary,
+/// see `aiops_service::testing`), or a failure under AIOPS_REQUIRE_REDIS=1.
 fn require_redis_server() -> bool {
     if redis_server_available() {
         return true;
     }
-    let message =
-        "redis-server is not on PATH: the Redis fault test (breaker, fallback, recovery) \
-                   did NOT run; install redis-server (apt-get install redis-server); \
-                   set AIOPS_REQUIRE_REDIS=1 to make this a failure";
-    eprintln!("\n########## SKIPPED ##########\n{message}\n#############################\n");
-    if std::env::var("AIOPS_REQUIRE_REDIS").is_ok_and(|v| v.trim() == "1") {
-        panic!("AIOPS_REQUIRE_REDIS=1: {message}");
-    }
+    aiops_service::testing::skip_because(
+        &aiops_service::testing::REDIS,
+        "redis-server not on PATH",
+        &"the Redis fault test (breaker, fallback, recovery) starts its own redis-server and did NOT run; \
+          install it (apt-get install redis-server)",
+    );
     false
 }
 
