@@ -1,6 +1,6 @@
 //! Saved criterion baselines keep their own per-operation percentiles (issue 23), on real
 //! `cargo bench` runs: a baseline saved with `--save-baseline cmpdemo`, then a run of the same
-//! benchmark made twice as slow by the slowdown injector (`AIOPS_INJECT_SLOWDOWN`):
+//! benchmark made four times as slow by the slowdown injector (`AIOPS_INJECT_SLOWDOWN`):
 //! `collect --baseline cmpdemo` holds the first run's percentiles, `collect` the second's,
 //! `compare` between them finds the regression, the harness prints the per-operation change
 //! against the baseline (`--baseline`, `--load-baseline`), and a sidecar of another run put
@@ -98,14 +98,15 @@ fn a_saved_criterion_baseline_keeps_its_own_percentiles() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let home = tmp.path().join("criterion");
 
-    // "main": saved as a baseline. "branch": every parse twice as slow, compared with it.
+    // "main": saved as a baseline. "branch": every parse four times as slow, compared with it (a 2x slowdown measured only +58% once
+    // on a machine busy compiling, inside compare's noise floor of +76%).
     let main_run = bench(&home, &["--save-baseline", "cmpdemo"], None);
     let main_line = per_op_line(&main_run);
     assert!(
         main_line.contains("(and baseline `cmpdemo`)"),
         "{main_line}"
     );
-    let branch_run = bench(&home, &["--baseline", "cmpdemo"], Some("webhook.parse:100"));
+    let branch_run = bench(&home, &["--baseline", "cmpdemo"], Some("webhook.parse:300"));
     let branch_line = per_op_line(&branch_run);
     assert!(
         !branch_line.contains("baseline `"),
@@ -150,7 +151,7 @@ fn a_saved_criterion_baseline_keeps_its_own_percentiles() {
     let ratio = c.latency_ms.median / b.latency_ms.median;
     assert!(
         ratio > 1.5,
-        "a 2x slowdown of every parse shows in the median: ratio {ratio:.2}"
+        "a 4x slowdown of every parse shows in the median: ratio {ratio:.2}"
     );
 
     // `compare` sees the difference (judged even on a busy machine: the slowdown is real).
