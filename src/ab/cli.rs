@@ -14,7 +14,7 @@ How it works:
   executable (A's harness is kept in <target>/ab/bin/<commit> and reused). Both run the
   criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
   slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
-  B A, ...). The whole run is made --passes times, each time with freshly started harnesses. Every operation is timed into an HDR histogram. Both harnesses run with
+  B A, ...). The whole run is made --passes times, each time with freshly started harnesses; a benchmark whose earlier passes already rule out a regression (one pass with its median, p95 and p99 all within their thresholds) is not measured again. Every operation is timed into an HDR histogram. Both harnesses run with
   address-space randomization off (and the same environment size), so identical code has an
   identical memory layout: with it on, two processes of the same binary measured one benchmark
   9.5% apart, consistently. A round in which other processes
@@ -69,7 +69,8 @@ pub struct AbArgs {
     #[arg(long = "env-b", value_name = "KEY=VALUE", value_parser = super::parse_env)]
     pub env_b: Vec<(String, String)>,
     /// Independent process pairs: the run is repeated with freshly started harnesses and a
-    /// regression must show in every pair (1 to 10).
+    /// regression must show in every pair (1 to 10); a benchmark settled by an earlier pair
+    /// (no statistic past its threshold) is not measured again.
     #[arg(long, default_value_t = 2)]
     pub passes: usize,
     /// Measured rounds per benchmark and pass (at least 6).

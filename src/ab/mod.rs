@@ -9,7 +9,9 @@
 //!    slice is a few hundred milliseconds of operations, each timed into an HDR histogram.
 //!    A round in which either slice was disturbed (other processes or the hypervisor used more
 //!    than `max_disturbance_pct` of the CPUs) is run again, up to `rounds / 3` extra times (a machine busy all along stays busy; the
-//!    report counts the rounds kept disturbed).
+//!    report counts the rounds kept disturbed). The run is made `passes` times with freshly
+//!    started harnesses; a benchmark that an earlier pass already rules out as a regression
+//!    ([`settled`]) is not measured again.
 //! 3. Judge: per round, the ratio B/A of the slices' median, p95 and p99; over the rounds, the
 //!    Hodges–Lehmann estimate of the log ratios and its distribution-free confidence interval
 //!    (see [`stats`]). A statistic has *regressed* only when the interval's lower bound is past
@@ -26,7 +28,7 @@ pub mod report;
 pub mod session;
 pub mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -359,6 +361,53 @@ pub struct Measured {
     pub disturbed: usize,
 }
 
+/// Whether the passes measured so far already rule out a regression, so that the benchmark
+/// need not be measured in further passes: a statistic is a regression only when *every*
+/// pass's own estimate is past its threshold ([`judge`]), so one pass whose median, p95 and p99
+/// estimates are all within their thresholds (no failures on B only) settles it. On identical
+/// code most benchmarks settle after the first pass, which halves the time of the whole suite's
+/// A/B; a benchmark with any statistic past its threshold in every pass so far is measured
+/// again with fresh processes.
+pub fn settled(passes: &[Measured], o: &AbOptions) -> bool {
+    if passes.is_empty() {
+        return false;
+    }
+    let failed = |side: usize| -> u64 {
+        passes
+            .iter()
+            .flat_map(|p| p.rounds.iter())
+            .map(|r| {
+                let s = if side == 0 { &r.0 } else { &r.1 };
+                s.errors.iter().map(|(_, c)| c).sum::<u64>()
+            })
+            .sum()
+    };
+    if failed(1) > 0 && failed(0) == 0 {
+        return false;
+    }
+    [
+        (0.5, o.threshold_pct),
+        (0.95, o.tail_threshold_pct),
+        (0.99, o.tail_threshold_pct),
+    ]
+    .iter()
+    .all(|&(q, threshold)| {
+        passes.iter().any(|p| {
+            let pairs: Vec<(f64, f64)> = p
+                .rounds
+                .iter()
+                .filter_map(|(a, b)| {
+                    Some((
+                        crate::hdr::quantile(&a.histogram, q)? as f64,
+                        crate::hdr::quantile(&b.histogram, q)? as f64,
+                    ))
+                })
+                .collect();
+            stats::paired_ratio(&pairs, o.confidence).is_some_and(|r| r.change_pct() <= threshold)
+        })
+    })
+}
+
 /// Judge one benchmark from what each pass (an independent pair of processes) measured.
 ///
 /// A statistic is a regression only when its interval over all rounds is past its threshold
@@ -543,6 +592,7 @@ fn one_pass(
     dir: &Path,
     logs: &Path,
     o: &AbOptions,
+    settled: &BTreeSet<String>,
 ) -> Result<PassResult, AbError> {
     let filter = o.filter.as_deref();
     let pad = session::padding_for(&o.env_b);
@@ -589,6 +639,17 @@ fn one_pass(
                         reason: format!("cannot run on B: {why}"),
                     });
                 }
+                next_b = b.recv(setup)?;
+            }
+            (Message::Ready(x), Message::Ready(y)) if x == y && settled.contains(x) => {
+                eprintln!(
+                    "ab: pass {}/{} {x}: settled by an earlier pass (no statistic past its threshold: it cannot be a regression), not measured again",
+                    pass + 1,
+                    o.passes,
+                );
+                a.send("next")?;
+                b.send("next")?;
+                next_a = a.recv(setup)?;
                 next_b = b.recv(setup)?;
             }
             (Message::Ready(x), Message::Ready(y)) if x == y => {
@@ -654,8 +715,30 @@ pub fn run_sides(
     let mut order: Vec<String> = Vec::new();
     let mut by_name: BTreeMap<String, Vec<Measured>> = BTreeMap::new();
     let mut skipped: Vec<AbSkipped> = Vec::new();
+    let mut settled_names: BTreeSet<String> = BTreeSet::new();
     for pass in 0..o.passes {
-        let (measured, skips) = one_pass(pass, bin_a, bin_b, dir, logs, o)?;
+        if pass > 0 {
+            settled_names = by_name
+                .iter()
+                .filter(|(_, m)| settled(m, o))
+                .map(|(n, _)| n.clone())
+                .collect();
+            if settled_names.len() == by_name.len() && !by_name.is_empty() {
+                eprintln!(
+                    "ab: every benchmark settled after pass {pass} (none can be a regression): no further pass"
+                );
+                break;
+            }
+            eprintln!(
+                "ab: pass {}/{}: {} of {} benchmarks settled by earlier passes, {} measured again",
+                pass + 1,
+                o.passes,
+                settled_names.len(),
+                by_name.len(),
+                by_name.len() - settled_names.len()
+            );
+        }
+        let (measured, skips) = one_pass(pass, bin_a, bin_b, dir, logs, o, &settled_names)?;
         for (name, m) in measured {
             if !by_name.contains_key(&name) {
                 order.push(name.clone());
@@ -929,6 +1012,27 @@ mod tests {
             &options(),
         );
         assert_eq!(both.verdict, AbVerdict::Regressed, "{}", both.reason);
+    }
+
+    #[test]
+    fn a_pass_within_every_threshold_settles_a_benchmark_a_slower_one_does_not() {
+        let o = options();
+        let same = two(rounds(1.0, 0, 0), 0);
+        assert!(
+            settled(&same[..1], &o),
+            "identical code settles after one pass"
+        );
+        let slower = two(rounds(1.05, 0, 0), 0);
+        assert!(!settled(&slower[..1], &o), "5 % slower: measured again");
+        // A tail regression alone keeps it too (the median unchanged).
+        let tail = two(rounds(1.0, 20, 1_000_000), 0);
+        assert!(!settled(&tail[..1], &o), "tail: measured again");
+        // One pass within the thresholds is enough, whichever it was.
+        let mixed = vec![slower[0].clone(), same[1].clone()];
+        assert!(settled(&mixed, &o));
+        // And a settled benchmark can never be judged a regression, whatever came before.
+        assert_ne!(judge("x", &mixed, &o).verdict, AbVerdict::Regressed);
+        assert!(!settled(&[], &o));
     }
 
     #[test]
