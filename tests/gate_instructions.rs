@@ -287,9 +287,26 @@ fn b_unchanged_code_passes_and_c_extra_parse_work_is_caught() {
         );
     }
 
-    // The fresh run of unchanged code also compares cleanly against the committed baseline.
+    // The fresh run of unchanged code also compares cleanly against the committed baseline, when
+    // it was recorded on this kind of host; on another (CPU model, valgrind, rustc or glibc differ)
+    // the comparison must be inconclusive (exit 3) for that reason alone, never a regression.
     let (code, report) = compare(&root().join("baselines/instructions.json"), &first);
-    assert_eq!(code, 0, "committed baseline vs fresh run:\n{report}");
+    if code == 3 && report.contains("instruction counts not comparable") {
+        assert!(!report.contains("regressed"), "{report}");
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(
+            format!(
+                "NOTE: baselines/instructions.json was recorded on another kind of host: {}\n",
+                report
+                    .lines()
+                    .find(|l| l.starts_with("INCONCLUSIVE"))
+                    .unwrap_or("inconclusive")
+            )
+            .as_bytes(),
+        );
+    } else {
+        assert_eq!(code, 0, "committed baseline vs fresh run:\n{report}");
+    }
 
     // (c) the test-only feature adds work to the GitHub parser only.
     let manifest = std::fs::read_to_string(root().join("service/Cargo.toml")).expect("manifest");
