@@ -199,6 +199,70 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
     assert!(site.join(dir).join("differential.svg").is_file());
 }
 
+/// Run pages of a capacity search and of a soak (real outputs: `loadtest --find-capacity --only
+/// health`, scripts/capacity-example; a 1 KiB/request leak of scripts/soak-study) draw their
+/// steps and their memory slope.
+#[test]
+fn capacity_and_soak_runs_draw_their_steps_and_memory_slope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    let site = tmp.path().join("site");
+    let files = [
+        "tests/fixtures/history/capacity-1.json",
+        "tests/fixtures/history/soak-1.json",
+    ];
+    let mut add = Command::cargo_bin("aiops-bench").unwrap();
+    add.args(["history", "add", "--dir"]).arg(&history);
+    for f in files {
+        add.arg(fixture(f));
+    }
+    add.assert().success();
+    Command::cargo_bin("aiops-bench")
+        .unwrap()
+        .args(["report", "--history"])
+        .arg(&history)
+        .arg("--output")
+        .arg(&site)
+        .assert()
+        .success();
+    let page = |file: &str| {
+        std::fs::read_to_string(site.join(format!("runs/{}.html", run_id(&history, file)))).unwrap()
+    };
+    let capacity = page(files[0]);
+    assert!(
+        capacity.contains("<h2>Capacity search</h2>"),
+        "no capacity section"
+    );
+    for title in [
+        "load/health_check: latency per step (SLO p99&lt;50ms,errors&lt;0.1%), at least 25600 req/s, limited by the generator",
+        "load/health_check: rate achieved per step",
+    ] {
+        assert!(capacity.contains(title), "no chart {title:?}");
+    }
+    // One table row per step, with its verdict.
+    let c = aiops_bench::io::load(&fixture(files[0])).unwrap();
+    let steps = c.benchmarks[0].capacity.as_ref().unwrap().steps.len();
+    assert_eq!(capacity.matches("<td class=\"n\">51200</td>").count(), 1);
+    assert_eq!(
+        capacity.matches("</td><td>met").count()
+            + capacity.matches("</td><td>generator-limited").count(),
+        steps
+    );
+    assert!(!capacity.contains("<h2>Soak</h2>"));
+
+    let soak = page(files[1]);
+    assert!(soak.contains("<h2>Soak</h2>"), "no soak section");
+    assert!(
+        soak.contains(
+            "load/health_check: target resident memory, leak (+725.2 MB/h [+724.9, +725.6])"
+        ),
+        "the memory chart names the verdict and the slope"
+    );
+    assert!(soak.contains("fitted slope") && soak.contains("end of warm-up"));
+    assert!(soak.contains("load/health_check: p99 per interval"));
+    assert!(!soak.contains("<h2>Capacity search</h2>"));
+}
+
 #[test]
 fn overview_data_snapshot() {
     let tmp = tempfile::tempdir().unwrap();

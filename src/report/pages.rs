@@ -604,6 +604,183 @@ fn load_over_time(h: &mut String, b: &Benchmark) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// A capacity search's steps: p50 and p99 from the due time, and the rate achieved, against the
+/// rate asked (a hold at the end is one more point at its rate); the capacity marked.
+fn capacity_charts(h: &mut String, b: &Benchmark) -> Result<(), ReportError> {
+    let Some(c) = &b.capacity else {
+        return Ok(());
+    };
+    let mut steps: Vec<&crate::capacity::CapacityStep> = c.steps.iter().collect();
+    steps.sort_by(|x, y| x.asked_rps.total_cmp(&y.asked_rps));
+    let answer = match c.capacity_rps {
+        Some(v) if c.limited_by_generator => {
+            format!("at least {v:.0} req/s, limited by the generator")
+        }
+        Some(v) => format!("capacity {v:.0} req/s"),
+        None => "no rate met the SLO".to_string(),
+    };
+    let marker_label = answer.clone();
+    let marker = c.capacity_rps.map(|v| (v, marker_label.as_str()));
+    let max_ms = steps
+        .iter()
+        .filter_map(|s| s.p99_ms.or(s.p50_ms))
+        .fold(0.0, f64::max);
+    let unit = Unit::for_ms(max_ms);
+    let latency: [TimeLine; 2] = [
+        (
+            "p50 from due time",
+            steps
+                .iter()
+                .map(|s| (s.asked_rps, s.p50_ms.map(|v| v * unit.factor)))
+                .collect(),
+        ),
+        (
+            "p99 from due time",
+            steps
+                .iter()
+                .map(|s| (s.asked_rps, s.p99_ms.map(|v| v * unit.factor)))
+                .collect(),
+        ),
+    ];
+    let rates: [TimeLine; 2] = [
+        (
+            "asked",
+            steps
+                .iter()
+                .map(|s| (s.asked_rps, Some(s.asked_rps)))
+                .collect(),
+        ),
+        (
+            "achieved",
+            steps
+                .iter()
+                .map(|s| (s.asked_rps, Some(s.achieved_rps)))
+                .collect(),
+        ),
+    ];
+    let x_desc = "rate asked (requests per second)";
+    let latency_title = format!("{}: latency per step (SLO {}), {answer}", b.name, c.slo);
+    let latency_desc = format!("latency ({})", unit.name);
+    let rate_title = format!("{}: rate achieved per step", b.name);
+    let specs: [(&str, &str, &[TimeLine]); 2] = [
+        (&latency_title, &latency_desc, &latency),
+        (&rate_title, "requests per second", &rates),
+    ];
+    for (title, y_desc, lines) in specs {
+        let svg = charts::time_chart(&TimeInput {
+            title,
+            x_desc,
+            y_desc,
+            lines,
+            marker,
+        })
+        .map_err(draw_err(&b.name))?;
+        let _ = writeln!(h, "<div class=\"chart\">{svg}</div>");
+    }
+    let _ = writeln!(
+        h,
+        "<table><thead><tr><th class=\"n\">asked/s</th><th class=\"n\">achieved/s</th><th class=\"n\">p50</th><th class=\"n\">p99</th><th class=\"n\">errors</th><th>verdict</th><th>why</th></tr></thead><tbody>"
+    );
+    for s in &c.steps {
+        let opt = |v: Option<f64>| v.map(fmt_ms).unwrap_or_else(|| "–".into());
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"n\">{:.0}</td><td class=\"n\">{:.1}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}%</td><td>{}{}</td><td>{}</td></tr>",
+            s.asked_rps,
+            s.achieved_rps,
+            opt(s.p50_ms),
+            opt(s.p99_ms),
+            s.errors_percent,
+            esc(s.verdict.as_str()),
+            if s.hold { " (hold)" } else { "" },
+            esc(s.reason.as_deref().unwrap_or("")),
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    Ok(())
+}
+
+/// A soak's samples: the target's resident memory over time with the fitted slope after the
+/// warm-up, and p99 per interval.
+fn soak_charts(h: &mut String, b: &Benchmark) -> Result<(), ReportError> {
+    let Some(s) = &b.soak else {
+        return Ok(());
+    };
+    let mib = |v: u64| v as f64 / 1048576.0;
+    let rss: Vec<(f64, Option<f64>)> = s
+        .samples
+        .iter()
+        .map(|p| (p.second, p.rss_bytes.map(mib)))
+        .collect();
+    // The fitted line (slope per hour from the result, through the median residual of the
+    // samples after the warm-up, as Theil–Sen does).
+    let after: Vec<(f64, f64)> = rss
+        .iter()
+        .filter(|(x, _)| *x >= s.warmup_seconds)
+        .filter_map(|(x, y)| y.map(|y| (*x, y)))
+        .collect();
+    let mut lines: Vec<TimeLine> = vec![("resident memory", rss)];
+    let m = &s.memory;
+    let slope_text = match m.slope_per_hour {
+        Some(v) => format!(
+            "{v:+.1} {} [{:+.1}, {:+.1}]",
+            m.unit,
+            m.lower_per_hour.unwrap_or(f64::NAN),
+            m.upper_per_hour.unwrap_or(f64::NAN)
+        ),
+        None => "no slope".to_string(),
+    };
+    if let (Some(per_hour), Some(first), Some(last)) =
+        (m.slope_per_hour, after.first(), after.last())
+    {
+        // The trend's MB are MiB (`soak::MB`), as the chart's.
+        let per_s = per_hour / 3600.0;
+        let mut residuals: Vec<f64> = after.iter().map(|(x, y)| y - per_s * x).collect();
+        residuals.sort_by(f64::total_cmp);
+        let b0 = residuals[residuals.len() / 2];
+        lines.push((
+            "fitted slope",
+            vec![
+                (first.0, Some(b0 + per_s * first.0)),
+                (last.0, Some(b0 + per_s * last.0)),
+            ],
+        ));
+    }
+    let title = format!(
+        "{}: target resident memory, {} ({slope_text})",
+        b.name,
+        serde_json::to_value(s.verdict)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
+    let marker = Some((s.warmup_seconds, "end of warm-up"));
+    let svg = charts::time_chart(&TimeInput {
+        title: &title,
+        x_desc: "seconds since the soak started",
+        y_desc: "resident memory (MiB)",
+        lines: &lines,
+        marker,
+    })
+    .map_err(draw_err(&b.name))?;
+    let _ = writeln!(h, "<div class=\"chart\">{svg}</div>");
+    let p99: [TimeLine; 1] = [(
+        "p99 per interval",
+        s.samples.iter().map(|p| (p.second, p.p99_ms)).collect(),
+    )];
+    let p99_title = format!("{}: p99 per interval", b.name);
+    let svg = charts::time_chart(&TimeInput {
+        title: &p99_title,
+        x_desc: "seconds since the soak started",
+        y_desc: "latency (ms)",
+        lines: &p99,
+        marker,
+    })
+    .map_err(draw_err(&b.name))?;
+    let _ = writeln!(h, "<div class=\"chart\">{svg}</div>");
+    Ok(())
+}
+
 /// The target's resources over the seconds the load tester sampled them.
 fn resources_over_time(
     h: &mut String,
@@ -761,6 +938,24 @@ fn run_page(history: &History, i: usize, profile: &str) -> Result<String, Report
             h.push_str("<p class=\"note\">This load result has no per-second time series (made by a loadtest from before it recorded one): nothing to plot over time.</p>\n");
         } else {
             h.push_str("<p class=\"note\">One point per second of each scenario (a warm-up, if any, comes first and ends at the grey line). Latency: sent to end of body of the successful requests that finished in that second; gaps where none did.</p>\n");
+        }
+    }
+    let searched: Vec<&Benchmark> = r
+        .benchmarks
+        .iter()
+        .filter(|b| b.capacity.is_some())
+        .collect();
+    if !searched.is_empty() {
+        h.push_str("<h2>Capacity search</h2>\n");
+        for b in searched {
+            capacity_charts(&mut h, b)?;
+        }
+    }
+    let soaked: Vec<&Benchmark> = r.benchmarks.iter().filter(|b| b.soak.is_some()).collect();
+    if !soaked.is_empty() {
+        h.push_str("<h2>Soak</h2>\n");
+        for b in soaked {
+            soak_charts(&mut h, b)?;
         }
     }
     h.push_str(profile);
