@@ -84,9 +84,13 @@ fn backends(target: Option<&TargetInfo>, embedded: bool) -> (String, String) {
             },
         },
     };
-    let database = target
-        .and_then(|t| t.database.clone())
-        .unwrap_or_else(|| UNSAID.to_string());
+    let database = match target.and_then(|t| t.database.as_deref()) {
+        Some(crate::target::NO_DATABASE) => {
+            "none: the target keeps no incidents (its /health says \"database\": null)".to_string()
+        }
+        Some(name) => name.to_string(),
+        None => UNSAID.to_string(),
+    };
     (cache, database)
 }
 

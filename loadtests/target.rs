@@ -259,17 +259,26 @@ pub fn embedded_redis_url() -> Option<String> {
         .filter(|url| !url.trim().is_empty())
 }
 
+/// `metadata.target.database` of a target whose `/health` says `"database": null` (it keeps no
+/// incidents); a target that does not mention a database leaves the field null.
+pub const NO_DATABASE: &str = "none";
+
 /// What a `/health` body says about the target's backends: the reference service's
 /// `cache.backend` and `cache.fallback_reason`, and a `database` (a name, or an object with a
 /// `backend`). `None` when it says none of it (not JSON, another service's format).
 pub fn target_info(health_body: &[u8]) -> Option<TargetInfo> {
     let health: serde_json::Value = serde_json::from_slice(health_body).ok()?;
     let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
-    let database = &health["database"];
+    let database = match health.get("database") {
+        // The reference service says `"database": null` when it keeps no incidents.
+        Some(serde_json::Value::Null) => Some(NO_DATABASE.to_string()),
+        Some(d) => text(d).or_else(|| text(&d["backend"])),
+        None => None,
+    };
     let info = TargetInfo {
         cache_backend: text(&health["cache"]["backend"]),
         cache_fallback_reason: text(&health["cache"]["fallback_reason"]),
-        database: text(database).or_else(|| text(&database["backend"])),
+        database,
     };
     (info != TargetInfo::default()).then_some(info)
 }
@@ -382,5 +391,22 @@ async fn shutdown_signal(profiler: Option<std::sync::Arc<crate::profile::ChildPr
         () = stdin_closed => {}
         () = terminate => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_bodies_say_what_they_say_about_backends() {
+        let none = target_info(br#"{"cache":{"backend":"memory"},"database":null}"#).unwrap();
+        assert_eq!(none.database.as_deref(), Some(NO_DATABASE));
+        let sqlite = target_info(br#"{"database":{"backend":"sqlite"}}"#).unwrap();
+        assert_eq!(sqlite.database.as_deref(), Some("sqlite"));
+        let silent = target_info(br#"{"cache":{"backend":"redis"}}"#).unwrap();
+        assert_eq!(silent.database, None, "no key: not reported, not 'none'");
+        assert_eq!(target_info(b"{}"), None);
+        assert_eq!(target_info(b"ok"), None);
     }
 }

@@ -382,7 +382,8 @@ pub struct TargetInfo {
     /// Why the cache is not the one asked for (for example `redis not reachable at URL: ...`).
     #[serde(default)]
     pub cache_fallback_reason: Option<String>,
-    /// Database backend (for example `sqlite` or `postgres`).
+    /// Database backend (for example `sqlite` or `postgres`), `none` when the target said it keeps
+    /// no incidents (the reference service's `"database": null`).
     #[serde(default)]
     pub database: Option<String>,
 }

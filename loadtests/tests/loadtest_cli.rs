@@ -492,7 +492,7 @@ fn embedded_target_with_unreachable_redis_says_memory_and_why() {
         "{line}"
     );
     assert!(
-        stdout.contains("Database         : not reported by the target's /health"),
+        stdout.contains("Database         : none: the target keeps no incidents"),
         "{stdout}"
     );
     // The embedded service's own warning reaches the terminal too.
@@ -506,7 +506,8 @@ fn embedded_target_with_unreachable_redis_says_memory_and_why() {
         .cache_fallback_reason
         .expect("fallback reason recorded");
     assert!(recorded.starts_with(&reason), "{recorded}");
-    assert_eq!(target.database, None);
+    // The embedded service keeps no incidents here: its /health says `"database": null`.
+    assert_eq!(target.database.as_deref(), Some("none"));
 }
 
 #[test]
