@@ -385,27 +385,33 @@ pub fn settled(passes: &[Measured], o: &AbOptions) -> bool {
     if failed(1) > 0 && failed(0) == 0 {
         return false;
     }
-    [
-        (0.5, o.threshold_pct),
-        (0.95, o.tail_threshold_pct),
-        (0.99, o.tail_threshold_pct),
-    ]
-    .iter()
-    .all(|&(q, threshold)| {
+    judged_statistics(o).iter().all(|&(_, q, threshold)| {
         passes.iter().any(|p| {
-            let pairs: Vec<(f64, f64)> = p
-                .rounds
-                .iter()
-                .filter_map(|(a, b)| {
-                    Some((
-                        crate::hdr::quantile(&a.histogram, q)? as f64,
-                        crate::hdr::quantile(&b.histogram, q)? as f64,
-                    ))
-                })
-                .collect();
-            stats::paired_ratio(&pairs, o.confidence).is_some_and(|r| r.change_pct() <= threshold)
+            stats::paired_ratio(&quantile_pairs(p.rounds.iter(), q), o.confidence)
+                .is_some_and(|r| r.change_pct() <= threshold)
         })
     })
+}
+
+/// The statistics a benchmark is judged on: name, quantile and threshold in percent.
+fn judged_statistics(o: &AbOptions) -> [(&'static str, f64, f64); 3] {
+    [
+        ("median", 0.5, o.threshold_pct),
+        ("p95", 0.95, o.tail_threshold_pct),
+        ("p99", 0.99, o.tail_threshold_pct),
+    ]
+}
+
+/// Quantile `q` of A's and B's slice in each round that has both.
+fn quantile_pairs<'a>(rounds: impl Iterator<Item = &'a (Slice, Slice)>, q: f64) -> Vec<(f64, f64)> {
+    rounds
+        .filter_map(|(a, b)| {
+            Some((
+                crate::hdr::quantile(&a.histogram, q)? as f64,
+                crate::hdr::quantile(&b.histogram, q)? as f64,
+            ))
+        })
+        .collect()
 }
 
 /// Judge one benchmark from what each pass (an independent pair of processes) measured.
@@ -429,26 +435,12 @@ pub fn judge(name: &str, passes: &[Measured], o: &AbOptions) -> AbBenchmark {
     let a: Vec<&Slice> = rounds.iter().map(|(a, _)| a).collect();
     let b: Vec<&Slice> = rounds.iter().map(|(_, b)| b).collect();
     let (a_tot, b_tot) = (totals(&a), totals(&b));
-    let pairs_of = |rounds: &mut dyn Iterator<Item = &(Slice, Slice)>, q: f64| -> Vec<(f64, f64)> {
-        rounds
-            .filter_map(|(a, b)| {
-                Some((
-                    crate::hdr::quantile(&a.histogram, q)? as f64,
-                    crate::hdr::quantile(&b.histogram, q)? as f64,
-                ))
-            })
-            .collect()
-    };
     let mut statistics = Vec::new();
-    for (label, q, thr) in [
-        ("median", 0.5, o.threshold_pct),
-        ("p95", 0.95, o.tail_threshold_pct),
-        ("p99", 0.99, o.tail_threshold_pct),
-    ] {
-        let all = pairs_of(&mut rounds.iter().copied(), q);
+    for (label, q, thr) in judged_statistics(o) {
+        let all = quantile_pairs(rounds.iter().copied(), q);
         let per_pass: Vec<RatioInterval> = passes
             .iter()
-            .filter_map(|p| stats::paired_ratio(&pairs_of(&mut p.rounds.iter(), q), o.confidence))
+            .filter_map(|p| stats::paired_ratio(&quantile_pairs(p.rounds.iter(), q), o.confidence))
             .collect();
         if let Some(ratio) = stats::paired_ratio(&all, o.confidence) {
             statistics.push(judge_stat(label, ratio, per_pass, thr));
