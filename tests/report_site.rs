@@ -10,7 +10,6 @@ use std::process::Command as Process;
 
 use aiops_bench::report::{load_history, overview};
 use assert_cmd::Command;
-use predicates::prelude::*;
 use regex::Regex;
 
 fn fixture(rel: &str) -> PathBuf {
@@ -72,29 +71,40 @@ fn run_id(history: &Path, file: &str) -> String {
         .to_string()
 }
 
-/// A history of every real result fixture, and the site built from it.
-fn build(tmp: &Path) -> (PathBuf, PathBuf) {
+/// A history of `files` in `tmp/history`, and the site `report` builds from it in `tmp/site`
+/// with `extra` arguments; `report`'s stdout.
+fn site_of(tmp: &Path, files: &[&str], extra: &[std::ffi::OsString]) -> (PathBuf, PathBuf, String) {
     let history = tmp.join("history");
     let site = tmp.join("site");
     let mut add = Command::cargo_bin("aiops-bench").unwrap();
     add.args(["history", "add", "--dir"]).arg(&history);
-    for r in RUNS {
-        add.arg(fixture(r));
+    for f in files {
+        add.arg(fixture(f));
     }
     add.assert().success();
-    Command::cargo_bin("aiops-bench")
+    let out = Command::cargo_bin("aiops-bench")
         .unwrap()
         .args(["report", "--history"])
         .arg(&history)
         .arg("--output")
         .arg(&site)
-        .arg("--baseline")
-        .arg(fixture("tests/fixtures/results/run-1.json"))
-        .arg("--ab")
-        .arg(ab_with_profile(tmp))
+        .args(extra)
         .assert()
-        .success()
-        .stdout(predicate::str::contains("for 9 runs and 66 benchmarks"));
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    (history, site, stdout)
+}
+
+/// A history of every real result fixture, and the site built from it.
+fn build(tmp: &Path) -> (PathBuf, PathBuf) {
+    let extra = [
+        "--baseline".into(),
+        fixture("tests/fixtures/results/run-1.json").into(),
+        "--ab".into(),
+        ab_with_profile(tmp).into(),
+    ];
+    let (history, site, stdout) = site_of(tmp, &RUNS, &extra);
+    assert!(stdout.contains("for 9 runs and 66 benchmarks"), "{stdout}");
     (history, site)
 }
 
@@ -205,26 +215,11 @@ fn every_link_resolves_and_nothing_comes_from_the_network() {
 #[test]
 fn capacity_and_soak_runs_draw_their_steps_and_memory_slope() {
     let tmp = tempfile::tempdir().unwrap();
-    let history = tmp.path().join("history");
-    let site = tmp.path().join("site");
     let files = [
         "tests/fixtures/history/capacity-1.json",
         "tests/fixtures/history/soak-1.json",
     ];
-    let mut add = Command::cargo_bin("aiops-bench").unwrap();
-    add.args(["history", "add", "--dir"]).arg(&history);
-    for f in files {
-        add.arg(fixture(f));
-    }
-    add.assert().success();
-    Command::cargo_bin("aiops-bench")
-        .unwrap()
-        .args(["report", "--history"])
-        .arg(&history)
-        .arg("--output")
-        .arg(&site)
-        .assert()
-        .success();
+    let (history, site, _) = site_of(tmp.path(), &files, &[]);
     let page = |file: &str| {
         std::fs::read_to_string(site.join(format!("runs/{}.html", run_id(&history, file)))).unwrap()
     };
