@@ -27,6 +27,7 @@ mod cache;
 mod concurrency;
 mod db;
 mod profile;
+mod sampler;
 mod support;
 mod webhook;
 mod workflow;

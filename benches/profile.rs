@@ -3,8 +3,9 @@
 //!
 //! While criterion runs a benchmark in profile mode, pprof samples this process
 //! ([`FREQUENCY_ENV`], default [`DEFAULT_HZ`] Hz, every thread: the `concurrency/*` benchmarks'
-//! tokio workers too) by a timer signal, unwinding each sample's stack in process (no frame
-//! pointers needed; release and bench builds keep line tables, so inlined functions are named).
+//! tokio workers too) by a timer signal, unwinding each sample's stack in process with DWARF
+//! unwind tables (no frame pointers needed; release and bench builds keep limited debug info, so
+//! inlined functions are named; see `sampler.rs` for what is sampled and how often).
 //! When the benchmark ends, its criterion folder `<criterion home>/<group>/<function>/profile/`
 //! (criterion's names: `webhook/parse/github_pull_request` lives in
 //! `target/criterion/webhook/parse_github_pull_request/profile/`) receives:
@@ -25,7 +26,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use criterion::profiler::Profiler;
-use pprof::{ProfilerGuard, ProfilerGuardBuilder, Report};
+use pprof::ProfilerGuard;
+
+use crate::sampler::{self, folded, folded_text, render, top_self};
 
 /// Sampling frequency in Hz; `0` runs `--profile-time` without sampling (to measure the
 /// sampler's overhead, scripts/profile-check).
@@ -64,12 +67,7 @@ impl Profiler for FlameProfiler {
             eprintln!("profile: {benchmark_id}: sampling off ({FREQUENCY_ENV}=0)");
             return;
         }
-        // Unwinding through libc, libgcc or the vDSO from a signal handler can deadlock.
-        match ProfilerGuardBuilder::default()
-            .frequency(hz)
-            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-            .build()
-        {
+        match sampler::start(hz) {
             Ok(guard) => self.guard = Some(guard),
             Err(e) => eprintln!("error: profile: {benchmark_id}: cannot start pprof: {e}"),
         }
@@ -97,90 +95,6 @@ impl Profiler for FlameProfiler {
             ),
         }
     }
-}
-
-/// A symbol's demangled name without its hash, with `;` (the folded format's separator) replaced.
-fn symbol_name(raw: Option<&[u8]>) -> String {
-    let Some(raw) = raw else {
-        return "[unknown]".into();
-    };
-    let raw = String::from_utf8_lossy(raw);
-    let name = match rustc_demangle::try_demangle(&raw) {
-        Ok(d) => format!("{d:#}"),
-        Err(_) => raw.into_owned(),
-    };
-    name.replace(';', ",")
-}
-
-/// pprof's samples as folded stacks (root first), sorted, counts merged. Thread names are left
-/// out: the main thread is named after the executable, which differs between two builds.
-pub fn folded(report: &Report) -> BTreeMap<String, u64> {
-    let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
-    for (frames, count) in &report.data {
-        let mut line = String::new();
-        for frame in frames.frames.iter().rev() {
-            for symbol in frame.iter().rev() {
-                if !line.is_empty() {
-                    line.push(';');
-                }
-                line.push_str(&symbol_name(symbol.name.as_deref()));
-            }
-        }
-        if line.is_empty() || *count <= 0 {
-            continue;
-        }
-        *stacks.entry(line).or_insert(0) += *count as u64;
-    }
-    stacks
-}
-
-/// Folded stacks as text, one `stack count` line each.
-pub fn folded_text(stacks: &BTreeMap<String, u64>) -> String {
-    let mut out = String::new();
-    for (stack, count) in stacks {
-        let _ = writeln!(out, "{stack} {count}");
-    }
-    out
-}
-
-/// Render a flamegraph of folded lines into an SVG (inferno colours lines with two counts, a
-/// differential, by their change).
-fn render(lines: &str, title: &str, subtitle: &str) -> std::io::Result<Vec<u8>> {
-    let mut options = inferno::flamegraph::Options::default();
-    options.title = title.to_string();
-    options.subtitle = Some(subtitle.to_string());
-    options.count_name = "samples".into();
-    // Stable colours across runs: a frame keeps its colour in every graph.
-    options.hash = true;
-    options.deterministic = true;
-    let mut svg = Vec::new();
-    inferno::flamegraph::from_lines(&mut options, lines.lines(), &mut svg)
-        .map_err(std::io::Error::other)?;
-    Ok(svg)
-}
-
-/// The `n` functions with the most samples of their own (leaf frames), with their share.
-fn top_self(stacks: &BTreeMap<String, u64>, n: usize) -> String {
-    let total: u64 = stacks.values().sum();
-    let mut leaves: BTreeMap<&str, u64> = BTreeMap::new();
-    for (stack, count) in stacks {
-        let leaf = stack.rsplit(';').next().unwrap_or(stack);
-        *leaves.entry(leaf).or_insert(0) += count;
-    }
-    let mut leaves: Vec<(&str, u64)> = leaves.into_iter().collect();
-    leaves.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    leaves
-        .iter()
-        .take(n)
-        .map(|(leaf, c)| {
-            let short: String = leaf.chars().take(90).collect();
-            format!(
-                "    {:5.1}%  {short}",
-                100.0 * *c as f64 / total.max(1) as f64
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The base run's folded stacks for the benchmark in `benchmark_dir`
@@ -218,7 +132,7 @@ fn write_profile(
         "profile: {benchmark_id}: {total} samples -> {} ({})\n  most samples of their own:\n{}",
         svg_path.display(),
         folded_path.display(),
-        top_self(stacks, 5)
+        top_self(stacks, 5, "    ")
     );
     match base_stacks(dir) {
         None => {}

@@ -20,6 +20,8 @@ mod profile;
 mod recorder;
 mod report;
 mod resources;
+#[path = "../benches/sampler.rs"]
+mod sampler;
 mod scenarios;
 mod selfcheck;
 mod soak;

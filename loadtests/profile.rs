@@ -4,7 +4,7 @@
 //! so the generator and the service are two processes and only the service is sampled. With
 //! `--profile` the parent starts it with [`FOLDED_ENV`], [`SVG_ENV`] and [`HZ_ENV`] set; the
 //! service then starts pprof-rs's sampler (a CPU-time timer signal, every thread, stacks unwound
-//! in process) on the line `profile start` on its stdin and stops it on `profile stop` (or at
+//! in process, system calls included; see `benches/sampler.rs`) on the line `profile start` on its stdin and stops it on `profile stop` (or at
 //! shutdown), and then writes:
 //!
 //! - `<result stem>.folded`: the samples as folded stacks (`root;...;leaf COUNT`; symbols
@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiops_bench::result::TargetProfile;
-use pprof::{ProfilerGuard, ProfilerGuardBuilder, Report};
+use pprof::ProfilerGuard;
+
+use crate::sampler::{self, folded, folded_text, parse_folded, render, top_self};
 
 /// Where the service writes its folded stacks (set by the parent).
 pub const FOLDED_ENV: &str = "AIOPS_LOADTEST_PROFILE_FOLDED";
@@ -192,7 +194,7 @@ impl Session {
                     "\n                   flamegraph {} (folded stacks {})\n                   most samples of their own:\n{}",
                     self.svg.display(),
                     self.folded.display(),
-                    top_self(&stacks, 5)
+                    top_self(&stacks, 5, "                   ")
                 );
             }
             None => {
@@ -205,43 +207,6 @@ impl Session {
         }
         (p, line)
     }
-}
-
-/// Folded lines back into stacks (malformed lines are skipped).
-pub fn parse_folded(text: &str) -> BTreeMap<String, u64> {
-    let mut stacks = BTreeMap::new();
-    for line in text.lines() {
-        if let Some((stack, count)) = line.rsplit_once(' ') {
-            if let Ok(n) = count.trim().parse::<u64>() {
-                *stacks.entry(stack.to_string()).or_insert(0) += n;
-            }
-        }
-    }
-    stacks
-}
-
-/// The `n` functions with the most samples of their own (leaf frames), with their share.
-pub fn top_self(stacks: &BTreeMap<String, u64>, n: usize) -> String {
-    let total: u64 = stacks.values().sum();
-    let mut leaves: BTreeMap<&str, u64> = BTreeMap::new();
-    for (stack, count) in stacks {
-        let leaf = stack.rsplit(';').next().unwrap_or(stack);
-        *leaves.entry(leaf).or_insert(0) += count;
-    }
-    let mut leaves: Vec<(&str, u64)> = leaves.into_iter().collect();
-    leaves.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    leaves
-        .iter()
-        .take(n)
-        .map(|(leaf, c)| {
-            let short: String = leaf.chars().take(90).collect();
-            format!(
-                "                   {:5.1}%  {short}",
-                100.0 * *c as f64 / total.max(1) as f64
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,12 +250,7 @@ impl ChildProfiler {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match line.trim() {
             START if state.guard.is_none() && !state.written => {
-                // Unwinding through libc, libgcc or the vDSO from a signal handler can deadlock.
-                match ProfilerGuardBuilder::default()
-                    .frequency(self.hz as i32)
-                    .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-                    .build()
-                {
+                match sampler::start(self.hz as i32) {
                     Ok(guard) => state.guard = Some(guard),
                     Err(e) => eprintln!("error: loadtest --profile: cannot start pprof in the embedded service: {e}"),
                 }
@@ -360,63 +320,6 @@ impl ChildProfiler {
     }
 }
 
-/// A symbol's demangled name without its hash, with `;` (the folded format's separator) replaced.
-fn symbol_name(raw: Option<&[u8]>) -> String {
-    let Some(raw) = raw else {
-        return "[unknown]".into();
-    };
-    let raw = String::from_utf8_lossy(raw);
-    let name = match rustc_demangle::try_demangle(&raw) {
-        Ok(d) => format!("{d:#}"),
-        Err(_) => raw.into_owned(),
-    };
-    name.replace(';', ",")
-}
-
-/// pprof's samples as folded stacks (root first), sorted, counts merged. Thread names are left
-/// out (as in benches/profile.rs) so that profiles of two builds diff cleanly.
-fn folded(report: &Report) -> BTreeMap<String, u64> {
-    let mut stacks: BTreeMap<String, u64> = BTreeMap::new();
-    for (frames, count) in &report.data {
-        let mut line = String::new();
-        for frame in frames.frames.iter().rev() {
-            for symbol in frame.iter().rev() {
-                if !line.is_empty() {
-                    line.push(';');
-                }
-                line.push_str(&symbol_name(symbol.name.as_deref()));
-            }
-        }
-        if line.is_empty() || *count <= 0 {
-            continue;
-        }
-        *stacks.entry(line).or_insert(0) += *count as u64;
-    }
-    stacks
-}
-
-fn folded_text(stacks: &BTreeMap<String, u64>) -> String {
-    let mut out = String::new();
-    for (stack, count) in stacks {
-        let _ = writeln!(out, "{stack} {count}");
-    }
-    out
-}
-
-fn render(lines: &str, title: &str, subtitle: &str) -> std::io::Result<Vec<u8>> {
-    let mut options = inferno::flamegraph::Options::default();
-    options.title = title.to_string();
-    options.subtitle = Some(subtitle.to_string());
-    options.count_name = "samples".into();
-    // Stable colours across runs: a frame keeps its colour in every graph.
-    options.hash = true;
-    options.deterministic = true;
-    let mut svg = Vec::new();
-    inferno::flamegraph::from_lines(&mut options, lines.lines(), &mut svg)
-        .map_err(std::io::Error::other)?;
-    Ok(svg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,17 +350,6 @@ mod tests {
         assert_eq!(s.svg_rel, "run-7.flamegraph.svg");
         assert!(s.svg.ends_with("out/run-7.flamegraph.svg"));
         assert!(s.folded.is_absolute());
-    }
-
-    #[test]
-    fn folded_text_reads_back_and_names_the_busiest_leaf() {
-        let mut stacks = BTreeMap::new();
-        stacks.insert("main;serve;handle_webhook;parse".to_string(), 30);
-        stacks.insert("main;serve;idle".to_string(), 10);
-        let back = parse_folded(&folded_text(&stacks));
-        assert_eq!(back.values().sum::<u64>(), 40);
-        let top = top_self(&back, 1);
-        assert!(top.contains("75.0%") && top.ends_with("parse"), "{top}");
     }
 
     #[test]

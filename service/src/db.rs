@@ -3,12 +3,18 @@
 //! parameters (both drivers accept them), the migrations of `service/migrations/` embedded at
 //! build time and run at connect.
 //!
+//! SQLite reads run the same SQL through rusqlite on blocking threads instead
+//! ([`sqlite_read`]: sqlx's SQLite driver made the newest-50 query six times slower).
+//!
 //! Timestamps are unix milliseconds (`BIGINT`), ids are text: nothing backend-specific in the
 //! schema. An incident's id is derived from its event ([`Incident::id_for`]), so the webhook
 //! answer can name it before the triage ran and a replayed event writes the same row again
 //! (`ON CONFLICT (id) DO NOTHING`: at least once, never twice).
 
+mod sqlite_read;
+
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -17,6 +23,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
+use self::sqlite_read::SqliteReader;
 use crate::agent::Triage;
 use crate::webhook::{Event, Severity, Source};
 
@@ -86,6 +93,8 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
     #[error("database row is not an incident: {0}")]
     Row(String),
+    #[error("SQLite read failed: {0}")]
+    Read(String),
 }
 
 /// How to open a [`IncidentStore`].
@@ -126,6 +135,19 @@ impl DbConfig {
     pub fn sqlite_in(dir: &std::path::Path) -> Self {
         DbConfig::new(sqlite_url(&dir.join(SQLITE_FILE)))
     }
+}
+
+/// The file of a `sqlite:` URL; `None` for an in-memory database (or a URL sqlx reads otherwise).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    let name = path.to_string_lossy();
+    let in_memory = name.is_empty()
+        || name == ":memory:"
+        || name.starts_with("file:")
+        || url.contains("mode=memory");
+    (!in_memory && path.is_file()).then(|| path.to_path_buf())
 }
 
 /// `sqlite:` URL of a file, created when missing.
@@ -261,9 +283,9 @@ impl Incident {
         }
     }
 
-    fn from_row(row: &AnyRow) -> Result<Incident, DbError> {
+    fn from_row(row: &dyn Columns) -> Result<Incident, DbError> {
         let text = |name: &str| -> Result<String, DbError> {
-            row.try_get::<String, _>(name)
+            row.text(name)
                 .map_err(|e| DbError::Row(format!("column {name}: {e}")))
         };
         let severity = |name: &str| -> Result<Severity, DbError> {
@@ -272,7 +294,7 @@ impl Incident {
                 .ok_or_else(|| DbError::Row(format!("column {name}: unknown severity '{value}'")))
         };
         let time = |name: &str| -> Result<DateTime<Utc>, DbError> {
-            row.try_get::<i64, _>(name)
+            row.int(name)
                 .map(from_millis)
                 .map_err(|e| DbError::Row(format!("column {name}: {e}")))
         };
@@ -291,7 +313,7 @@ impl Incident {
             suggested_action: text("suggested_action")?,
             fingerprint: text("fingerprint")?,
             url: row
-                .try_get::<Option<String>, _>("url")
+                .opt_text("url")
                 .map_err(|e| DbError::Row(format!("column url: {e}")))?,
             event_at: time("event_at")?,
             created_at: time("created_at")?,
@@ -337,12 +359,45 @@ pub fn parse_cursor(text: &str) -> Option<(i64, String)> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit())).then(|| (ms, id.to_string()))
 }
 
+/// One result row, read by column name: a sqlx row or a rusqlite one ([`sqlite_read`]), so that
+/// both read paths decode incidents with one function ([`Incident::from_row`]).
+trait Columns {
+    fn text(&self, name: &str) -> Result<String, String>;
+    fn opt_text(&self, name: &str) -> Result<Option<String>, String>;
+    fn int(&self, name: &str) -> Result<i64, String>;
+}
+
+impl Columns for AnyRow {
+    fn text(&self, name: &str) -> Result<String, String> {
+        self.try_get::<String, _>(name).map_err(|e| e.to_string())
+    }
+
+    fn opt_text(&self, name: &str) -> Result<Option<String>, String> {
+        self.try_get::<Option<String>, _>(name)
+            .map_err(|e| e.to_string())
+    }
+
+    fn int(&self, name: &str) -> Result<i64, String> {
+        self.try_get::<i64, _>(name).map_err(|e| e.to_string())
+    }
+}
+
+/// A bound query parameter (`$N`, in order).
+#[derive(Debug, Clone)]
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
 const COLUMNS: &str = "id, source, kind, event_id, event_severity, severity, title, summary, \
                        suggested_action, fingerprint, url, event_at, created_at";
 
 /// The incidents database: a pool and the queries of the API.
 pub struct IncidentStore {
     pool: AnyPool,
+    /// SQLite file: where reads go (see [`sqlite_read`]); `None` for PostgreSQL and in-memory
+    /// SQLite.
+    reader: Option<Arc<SqliteReader>>,
     backend: Backend,
     /// The URL without password.
     url: String,
@@ -441,8 +496,14 @@ impl IncidentStore {
                 url: shown.clone(),
                 source,
             })?;
+        let reader = match backend {
+            Backend::Sqlite => sqlite_file(&config.url)
+                .map(|path| SqliteReader::new(path, config.pool_size.max(1))),
+            Backend::Postgres => None,
+        };
         Ok(IncidentStore {
             pool,
+            reader,
             backend,
             url: shown,
             pool_size: config.pool_size.max(1),
@@ -472,7 +533,8 @@ impl IncidentStore {
 
     /// Connections open now, and of those, idle.
     pub fn connections(&self) -> (u32, u32) {
-        (self.pool.size(), self.pool.num_idle() as u32)
+        let (open, idle) = self.reader.as_ref().map_or((0, 0), |r| r.connections());
+        (self.pool.size() + open, self.pool.num_idle() as u32 + idle)
     }
 
     /// The pool, for benchmarks and tests that seed tables.
@@ -514,35 +576,40 @@ impl IncidentStore {
 
     /// The incident `id`, if any.
     pub async fn get(&self, id: &str) -> Result<Option<Incident>, DbError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM incidents WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(Incident::from_row).transpose()
+        let rows = self
+            .select(
+                format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"),
+                vec![Param::Text(id.to_string())],
+            )
+            .await?;
+        Ok(rows.into_iter().next())
     }
 
     /// Incidents matching `query`, newest first.
     pub async fn list(&self, query: &IncidentQuery) -> Result<Vec<Incident>, DbError> {
         let mut sql = format!("SELECT {COLUMNS} FROM incidents");
         let mut conditions: Vec<String> = Vec::new();
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            n
+        let mut params: Vec<Param> = Vec::new();
+        let mut bind = |p: Param| {
+            params.push(p);
+            params.len()
         };
-        if query.source.is_some() {
-            conditions.push(format!("source = ${}", next()));
+        if let Some(source) = query.source {
+            let n = bind(Param::Text(source.as_str().into()));
+            conditions.push(format!("source = ${n}"));
         }
-        if query.severity.is_some() {
-            conditions.push(format!("severity = ${}", next()));
+        if let Some(severity) = query.severity {
+            let n = bind(Param::Text(severity_str(severity).into()));
+            conditions.push(format!("severity = ${n}"));
         }
-        if query.since.is_some() {
-            conditions.push(format!("created_at >= ${}", next()));
+        if let Some(since) = query.since {
+            let n = bind(Param::Int(millis(since)));
+            conditions.push(format!("created_at >= ${n}"));
         }
-        if query.before.is_some() {
-            let (a, b, c) = (next(), next(), next());
+        if let Some((ms, id)) = &query.before {
+            let a = bind(Param::Int(*ms));
+            let b = bind(Param::Int(*ms));
+            let c = bind(Param::Text(id.clone()));
             conditions.push(format!(
                 "(created_at < ${a} OR (created_at = ${b} AND id < ${c}))"
             ));
@@ -553,22 +620,7 @@ impl IncidentStore {
         }
         let limit = query.limit.clamp(1, MAX_LIMIT);
         let _ = write!(sql, " ORDER BY created_at DESC, id DESC LIMIT {limit}");
-        // Only constants and numbers were formatted into `sql`; values are bound.
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        if let Some(source) = query.source {
-            q = q.bind(source.as_str());
-        }
-        if let Some(severity) = query.severity {
-            q = q.bind(severity_str(severity));
-        }
-        if let Some(since) = query.since {
-            q = q.bind(millis(since));
-        }
-        if let Some((ms, id)) = &query.before {
-            q = q.bind(*ms).bind(*ms).bind(id.clone());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(Incident::from_row).collect()
+        self.select(sql, params).await
     }
 
     /// The newest `limit` incidents of the event with `fingerprint`.
@@ -577,15 +629,33 @@ impl IncidentStore {
         fingerprint: &str,
         limit: u32,
     ) -> Result<Vec<Incident>, DbError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM incidents WHERE fingerprint = $1 \
-             ORDER BY created_at DESC LIMIT {}",
-            limit.clamp(1, MAX_LIMIT)
-        )))
-        .bind(fingerprint)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(Incident::from_row).collect()
+        self.select(
+            format!(
+                "SELECT {COLUMNS} FROM incidents WHERE fingerprint = $1 \
+                 ORDER BY created_at DESC LIMIT {}",
+                limit.clamp(1, MAX_LIMIT)
+            ),
+            vec![Param::Text(fingerprint.to_string())],
+        )
+        .await
+    }
+
+    /// Runs a `SELECT {COLUMNS}` statement: on a SQLite file through [`sqlite_read`], otherwise
+    /// through the pool. Only constants and numbers may be formatted into `sql`; values are
+    /// `params`, bound in order to `$1`, `$2`, ...
+    async fn select(&self, sql: String, params: Vec<Param>) -> Result<Vec<Incident>, DbError> {
+        if let Some(reader) = &self.reader {
+            return reader.query(sql, params, Incident::from_row).await;
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for p in params {
+            q = match p {
+                Param::Text(t) => q.bind(t),
+                Param::Int(n) => q.bind(n),
+            };
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Incident::from_row(r)).collect()
     }
 
     /// Incidents in the table (a full count: for tests and seeding, not the hot path).
@@ -647,6 +717,9 @@ impl IncidentStore {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        if let Some(reader) = &self.reader {
+            reader.close();
+        }
         self.pool.close().await;
     }
 }
@@ -746,6 +819,71 @@ fn without_application_name(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rusqlite read path returns what the sqlx path returns, for every filter, the page
+    /// cursor, a limit and a single row; an in-memory database has no rusqlite reader.
+    #[tokio::test]
+    async fn sqlite_file_reads_match_the_sqlx_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = IncidentStore::connect(&DbConfig::sqlite_in(dir.path()))
+            .await
+            .unwrap();
+        assert!(
+            store.reader.is_some(),
+            "a SQLite file gets the rusqlite reader"
+        );
+        let newest = 1_767_225_600_000;
+        store.seed(700, newest).await.unwrap();
+        let via_pool = IncidentStore {
+            pool: store.pool.clone(),
+            reader: None,
+            backend: store.backend,
+            url: store.url.clone(),
+            pool_size: store.pool_size,
+            synchronous_commit: store.synchronous_commit,
+        };
+        let mut queries = vec![IncidentQuery::default()];
+        for source in Source::ALL {
+            queries.push(IncidentQuery {
+                source: Some(source),
+                limit: 7,
+                ..IncidentQuery::default()
+            });
+        }
+        queries.push(IncidentQuery {
+            severity: Some(Severity::Critical),
+            since: Some(from_millis(newest - 300_000)),
+            ..IncidentQuery::default()
+        });
+        queries.push(IncidentQuery {
+            source: Some(Source::Gitlab),
+            severity: Some(Severity::Warning),
+            before: Some((newest - 100_000, "seed-99".into())),
+            limit: 1000,
+            ..IncidentQuery::default()
+        });
+        for q in &queries {
+            let a = store.list(q).await.unwrap();
+            let b = via_pool.list(q).await.unwrap();
+            assert!(!a.is_empty(), "{q:?} finds seeded rows");
+            assert_eq!(a, b, "{q:?}");
+        }
+        let one = store.get("seed-42").await.unwrap();
+        assert_eq!(one, via_pool.get("seed-42").await.unwrap());
+        assert_eq!(one.map(|i| i.id).as_deref(), Some("seed-42"));
+        assert_eq!(store.get("no-such-id").await.unwrap(), None);
+        let fp = store.by_fingerprint("seed-fp-3", 5).await.unwrap();
+        assert_eq!(fp, via_pool.by_fingerprint("seed-fp-3", 5).await.unwrap());
+        assert_eq!(fp.len(), 1);
+        let (open, _) = store.connections();
+        assert!(open >= 2, "pool and reader connections are counted: {open}");
+        store.close().await;
+
+        let memory = IncidentStore::connect(&DbConfig::new("sqlite::memory:"))
+            .await
+            .unwrap();
+        assert!(memory.reader.is_none());
+    }
 
     #[test]
     fn redacts_passwords_only() {
