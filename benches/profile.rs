@@ -25,10 +25,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use criterion::profiler::Profiler;
-use pprof::ProfilerGuard;
-
 use crate::sampler::{self, folded, folded_text, render, top_self};
+use criterion::profiler::Profiler;
 
 /// Sampling frequency in Hz; `0` runs `--profile-time` without sampling (to measure the
 /// sampler's overhead, scripts/profile-check).
@@ -57,7 +55,7 @@ fn frequency() -> i32 {
 /// Criterion's profiler hook: pprof from `start_profiling` to `stop_profiling`.
 #[derive(Default)]
 pub struct FlameProfiler {
-    guard: Option<ProfilerGuard<'static>>,
+    sampler: Option<sampler::Sampler>,
 }
 
 impl Profiler for FlameProfiler {
@@ -68,23 +66,22 @@ impl Profiler for FlameProfiler {
             return;
         }
         match sampler::start(hz) {
-            Ok(guard) => self.guard = Some(guard),
+            Ok(sampler) => self.sampler = Some(sampler),
             Err(e) => eprintln!("error: profile: {benchmark_id}: cannot start pprof: {e}"),
         }
     }
 
     fn stop_profiling(&mut self, benchmark_id: &str, benchmark_dir: &Path) {
-        let Some(guard) = self.guard.take() else {
+        let Some(sampler) = self.sampler.take() else {
             return;
         };
-        let report = match guard.report().build() {
+        let report = match sampler.finish() {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: profile: {benchmark_id}: cannot build pprof's report: {e}");
                 return;
             }
         };
-        drop(guard);
         let folded = folded(&report);
         match write_profile(benchmark_id, benchmark_dir, &folded) {
             Ok(line) => println!("{line}"),

@@ -222,7 +222,7 @@ struct Cli {
     timeout: u64,
 
     /// Profile the embedded reference service while the scenarios run (pprof-rs sampling at
-    /// AIOPS_PROFILE_HZ, default 997 Hz): writes a flamegraph (OUTPUT's name + .flamegraph.svg)
+    /// AIOPS_PROFILE_HZ, default 199 Hz): writes a flamegraph (OUTPUT's name + .flamegraph.svg)
     /// and its folded stacks (+ .folded) next to the result file, which names them in
     /// metadata.profile. Not with --url or --target-pid: pprof samples only the process it runs
     /// in, so another service is profiled with its own tools (perf record -g -p PID).

@@ -3,8 +3,9 @@
 //! The embedded service is this binary re-executed with `--serve-reference` (see `target.rs`),
 //! so the generator and the service are two processes and only the service is sampled. With
 //! `--profile` the parent starts it with [`FOLDED_ENV`], [`SVG_ENV`] and [`HZ_ENV`] set; the
-//! service then starts pprof-rs's sampler (a CPU-time timer signal, every thread, stacks unwound
-//! in process, system calls included; see `benches/sampler.rs`) on the line `profile start` on its stdin and stops it on `profile stop` (or at
+//! service then starts its sampler (pprof-rs's collector; a thread that signals every running
+//! thread at random intervals, stacks unwound in process, system calls included; see
+//! `benches/sampler.rs`) on the line `profile start` on its stdin and stops it on `profile stop` (or at
 //! shutdown), and then writes:
 //!
 //! - `<result stem>.folded`: the samples as folded stacks (`root;...;leaf COUNT`; symbols
@@ -26,10 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiops_bench::result::TargetProfile;
-use pprof::ProfilerGuard;
-
 use crate::sampler::{self, folded, folded_text, parse_folded, render, top_self};
+use aiops_bench::result::TargetProfile;
 
 /// Where the service writes its folded stacks (set by the parent).
 pub const FOLDED_ENV: &str = "AIOPS_LOADTEST_PROFILE_FOLDED";
@@ -39,8 +38,12 @@ pub const SVG_ENV: &str = "AIOPS_LOADTEST_PROFILE_SVG";
 pub const HZ_ENV: &str = "AIOPS_LOADTEST_PROFILE_HZ";
 /// The user's sampling frequency, the same variable as the benchmarks' profiler.
 pub const FREQUENCY_ENV: &str = "AIOPS_PROFILE_HZ";
-/// Default sampling frequency (a prime, so the timer does not beat with periodic work).
-pub const DEFAULT_HZ: u32 = 997;
+/// Default sampling frequency of each running thread (a prime). Lower than the benchmarks' 997
+/// Hz: a load test runs for many seconds, and every sample interrupts a request in flight (a
+/// signal and an unwind of a deep async stack, some tens of µs); at 199 Hz a 3 s webhook load
+/// of 3,000 req/s gives 320-360 samples, at 997 Hz 1,400-1,480
+/// (`scripts/results/loadtest-profile-2026-12-04-sampler*`).
+pub const DEFAULT_HZ: u32 = 199;
 /// How long the service may take to symbolize its samples and write the files.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// What the service is told on its stdin.
@@ -222,7 +225,7 @@ pub struct ChildProfiler {
 
 #[derive(Default)]
 struct ChildState {
-    guard: Option<ProfilerGuard<'static>>,
+    sampler: Option<sampler::Sampler>,
     /// Whether the profile was written (once per run).
     written: bool,
 }
@@ -249,9 +252,9 @@ impl ChildProfiler {
     pub fn command(&self, line: &str) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match line.trim() {
-            START if state.guard.is_none() && !state.written => {
+            START if state.sampler.is_none() && !state.written => {
                 match sampler::start(self.hz as i32) {
-                    Ok(guard) => state.guard = Some(guard),
+                    Ok(s) => state.sampler = Some(s),
                     Err(e) => eprintln!("error: loadtest --profile: cannot start pprof in the embedded service: {e}"),
                 }
             }
@@ -263,7 +266,7 @@ impl ChildProfiler {
     /// At shutdown: the profile, if sampling is still on (`profile stop` never came).
     pub fn finish(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.guard.is_none() {
+        if state.sampler.is_none() {
             if !state.written {
                 eprintln!("warning: loadtest --profile: the embedded service was never told to start profiling; no profile written");
             }
@@ -278,9 +281,9 @@ impl ChildProfiler {
         if state.written {
             return;
         }
-        let stacks = match state.guard.take() {
+        let stacks = match state.sampler.take() {
             None => BTreeMap::new(),
-            Some(guard) => match guard.report().build() {
+            Some(sampler) => match sampler.finish() {
                 Ok(report) => folded(&report),
                 Err(e) => {
                     eprintln!("error: loadtest --profile: cannot build pprof's report: {e}");
