@@ -1,7 +1,9 @@
 //! Study: where the time of `db/query_recent/sqlite` goes. Times the newest-50 query on one
-//! seeded SQLite file through three paths, alternated round by round (A B C A B C):
-//! the service's sqlx `AnyPool`, a native `SqlitePool` (no Any conversion), and rusqlite on a
-//! blocking thread (one hand-off per query instead of one per row).
+//! seeded SQLite file through four paths, alternated round by round (A B C D A B C D): sqlx's
+//! `AnyPool` (the service's read path until 2026-12-04), a native `SqlitePool` (no Any
+//! conversion), rusqlite on one dedicated thread (one hand-off per query instead of one per
+//! row), and the service's `IncidentStore::list` (rusqlite through `spawn_blocking`, with the
+//! incidents decoded).
 //!
 //! `cargo run --release -p aiops-service --example sqlite_read_paths -- [ROWS] [ROUNDS]`
 use std::time::{Duration, Instant};
@@ -64,11 +66,19 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let per_round = 200;
-    let (mut any, mut nat, mut rus) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut any, mut nat, mut rus, mut svc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         for _ in 0..per_round {
             let t = Instant::now();
-            let got = store.list(&IncidentQuery::default()).await?;
+            let got = sqlx::query(SQL).fetch_all(store.pool()).await?;
+            for row in &got {
+                for i in 0..10 {
+                    let _: String = row.try_get(i)?;
+                }
+                let _: Option<String> = row.try_get(10)?;
+                let _: i64 = row.try_get(11)?;
+                let _: i64 = row.try_get(12)?;
+            }
             any.push(t.elapsed());
             assert_eq!(got.len(), 50);
         }
@@ -94,17 +104,25 @@ async fn main() -> anyhow::Result<()> {
             rus.push(t.elapsed());
             assert_eq!(n, 50);
         }
+        for _ in 0..per_round {
+            let t = Instant::now();
+            let got = store.list(&IncidentQuery::default()).await?;
+            svc.push(t.elapsed());
+            assert_eq!(got.len(), 50);
+        }
         if round == 0 {
             // The first round warms caches; it is not counted.
             any.clear();
             nat.clear();
             rus.clear();
+            svc.clear();
         }
     }
     for (name, v) in [
-        ("sqlx AnyPool (service)", any),
+        ("sqlx AnyPool", any),
         ("sqlx SqlitePool", nat),
         ("rusqlite thread", rus),
+        ("IncidentStore::list", svc),
     ] {
         let n = v.len();
         let (p50, p95) = median_p95(v);
