@@ -96,31 +96,15 @@ fn shared_redis(on: On) -> Result<&'static RedisCache, &'static str> {
 /// here; a server in a container reports the pid of its own namespace, so then every local
 /// `redis-server` process is counted (only for a loopback URL). A remote server is not.
 fn register_local_server(rt: &tokio::runtime::Runtime, redis: &RedisCache) {
-    let is_redis = |pid: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|comm| comm.starts_with("redis"))
-    };
+    let is_redis = |comm: &str| comm.starts_with("redis");
     if let Ok(Some(pid)) = rt.block_on(redis.server_process_id()) {
-        if is_redis(&pid.to_string()) {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| is_redis(&c)) {
             aiops_bench::disturbance::register_partner(pid);
             return;
         }
     }
-    let url = redis.url();
-    if !(url.contains("127.0.0.1") || url.contains("localhost") || url.contains("[::1]")) {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if is_redis(&pid.to_string()) {
-            aiops_bench::disturbance::register_partner(pid);
-        }
+    if support::is_loopback(redis.url()) {
+        support::register_local_partners(is_redis);
     }
 }
 

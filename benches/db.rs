@@ -157,8 +157,7 @@ fn open_seeded(
 /// `scripts/results/db-2026-12-04-rusqlite/summary.md`), past `compare`'s 10% limit, and no
 /// PostgreSQL row could be judged.
 fn register_local_postgres(rt: &tokio::runtime::Runtime, store: &IncidentStore, pool_size: u32) {
-    let url = postgres_url();
-    if !(url.contains("127.0.0.1") || url.contains("localhost") || url.contains("[::1]")) {
+    if !support::is_loopback(&postgres_url()) {
         return;
     }
     rt.block_on(async {
@@ -169,25 +168,7 @@ fn register_local_postgres(rt: &tokio::runtime::Runtime, store: &IncidentStore, 
             }
         }
     });
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    let mut counted = 0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|comm| comm.trim_end() == "postgres" || comm.starts_with("postgres:"));
-        if is_postgres {
-            aiops_bench::disturbance::register_partner(pid);
-            counted += 1;
-        }
-    }
+    let counted = support::register_local_partners(|comm| comm == "postgres");
     eprintln!(
         "db: the CPU of {counted} local postgres processes counts as the benchmark's own, not as a disturbance"
     );

@@ -684,6 +684,37 @@ pub fn skip_all(names: &[String], reason: &str) {
     }
 }
 
+/// Whether a server URL points at this machine (`127.0.0.1`, `localhost`, `[::1]`).
+pub fn is_loopback(url: &str) -> bool {
+    url.contains("127.0.0.1") || url.contains("localhost") || url.contains("[::1]")
+}
+
+/// Count every local process whose name (`/proc/PID/comm`) `is_ours` accepts as part of the
+/// benchmark, not as a disturbance (`aiops_bench::disturbance::register_partner`): the local
+/// server a benchmark drives does half of its work. Returns how many were registered.
+pub fn register_local_partners(is_ours: impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut counted = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| is_ours(comm.trim_end()))
+        {
+            aiops_bench::disturbance::register_partner(pid);
+            counted += 1;
+        }
+    }
+    counted
+}
+
 /// Register benchmarks that only need a name (`--list`): criterion never runs them in this mode.
 pub fn list_only<M: criterion::measurement::Measurement>(
     group: &mut criterion::BenchmarkGroup<'_, M>,

@@ -5,8 +5,8 @@
 //! `--profile` the parent starts it with [`FOLDED_ENV`], [`SVG_ENV`] and [`HZ_ENV`] set; the
 //! service then starts its sampler (pprof-rs's collector; a thread that signals every running
 //! thread at random intervals, stacks unwound in process, system calls included; see
-//! `benches/sampler.rs`) on the line `profile start` on its stdin and stops it on `profile stop` (or at
-//! shutdown), and then writes:
+//! `benches/sampler.rs`) on the line `profile start` on its stdin and stops it on
+//! `profile stop` (or at shutdown), and then writes:
 //!
 //! - `<result stem>.folded`: the samples as folded stacks (`root;...;leaf COUNT`; symbols
 //!   demangled without their hashes, so two builds of the same code fold alike);

@@ -878,6 +878,8 @@ mod tests {
         let (open, _) = store.connections();
         assert!(open >= 2, "pool and reader connections are counted: {open}");
         store.close().await;
+        let closed = store.list(&IncidentQuery::default()).await.unwrap_err();
+        assert!(closed.to_string().contains("closed"), "{closed}");
 
         let memory = IncidentStore::connect(&DbConfig::new("sqlite::memory:"))
             .await

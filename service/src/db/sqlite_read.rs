@@ -14,6 +14,7 @@
 //! migrations and an in-memory database stay on sqlx.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
@@ -30,7 +31,7 @@ pub(super) struct SqliteReader {
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
     max: u32,
-    open: std::sync::atomic::AtomicU32,
+    open: AtomicU32,
 }
 
 impl std::fmt::Debug for SqliteReader {
@@ -49,22 +50,24 @@ impl SqliteReader {
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(max.max(1) as usize),
             max: max.max(1),
-            open: std::sync::atomic::AtomicU32::new(0),
+            open: AtomicU32::new(0),
         })
     }
 
     /// Connections open now, and of those, idle.
     pub(super) fn connections(&self) -> (u32, u32) {
         let idle = self.idle.lock().map(|v| v.len() as u32).unwrap_or(0);
-        (self.open.load(std::sync::atomic::Ordering::Relaxed), idle)
+        (self.open.load(Ordering::Relaxed), idle)
     }
 
-    /// Closes the idle connections.
+    /// Closes the idle connections; later reads fail ("the SQLite read pool is closed"), as
+    /// sqlx's pool does after its close.
     pub(super) fn close(&self) {
+        self.permits.close();
         if let Ok(mut idle) = self.idle.lock() {
             let n = idle.len() as u32;
             idle.clear();
-            self.open.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+            self.open.fetch_sub(n, Ordering::Relaxed);
         }
     }
 
@@ -110,7 +113,7 @@ impl SqliteReader {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| DbError::Read(e.to_string()))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        self.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 
@@ -118,7 +121,7 @@ impl SqliteReader {
         match self.idle.lock() {
             Ok(mut idle) => idle.push(conn),
             Err(_) => {
-                self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                self.open.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
