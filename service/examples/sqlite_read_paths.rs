@@ -16,6 +16,21 @@ const SQL: &str = "SELECT id, source, kind, event_id, event_severity, severity, 
                    suggested_action, fingerprint, url, event_at, created_at FROM incidents \
                    ORDER BY created_at DESC, id DESC LIMIT 50";
 
+/// Reads every column of every row of a sqlx result (`AnyRow` or `SqliteRow`), as the service
+/// decodes an incident.
+macro_rules! decode_all {
+    ($rows:expr) => {
+        for row in &$rows {
+            for i in 0..10 {
+                let _: String = row.try_get(i)?;
+            }
+            let _: Option<String> = row.try_get(10)?;
+            let _: i64 = row.try_get(11)?;
+            let _: i64 = row.try_get(12)?;
+        }
+    };
+}
+
 fn median_p95(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
@@ -71,28 +86,14 @@ async fn main() -> anyhow::Result<()> {
         for _ in 0..per_round {
             let t = Instant::now();
             let got = sqlx::query(SQL).fetch_all(store.pool()).await?;
-            for row in &got {
-                for i in 0..10 {
-                    let _: String = row.try_get(i)?;
-                }
-                let _: Option<String> = row.try_get(10)?;
-                let _: i64 = row.try_get(11)?;
-                let _: i64 = row.try_get(12)?;
-            }
+            decode_all!(got);
             any.push(t.elapsed());
             assert_eq!(got.len(), 50);
         }
         for _ in 0..per_round {
             let t = Instant::now();
             let got = sqlx::query(SQL).fetch_all(&native).await?;
-            for row in &got {
-                for i in 0..10 {
-                    let _: String = row.try_get(i)?;
-                }
-                let _: Option<String> = row.try_get(10)?;
-                let _: i64 = row.try_get(11)?;
-                let _: i64 = row.try_get(12)?;
-            }
+            decode_all!(got);
             nat.push(t.elapsed());
             assert_eq!(got.len(), 50);
         }
