@@ -15,7 +15,9 @@
 //! clock, and sends pprof's signal (`SIGPROF`, `tgkill`) to every other thread of the process
 //! that is on a CPU or ready to run (state `R` in `/proc/self/task/TID/stat`); pprof's handler
 //! unwinds that thread's stack (libgcc's unwinder through backtrace-rs, DWARF unwind tables, no
-//! frame pointers needed). A thread busy all along thus gets about `hz` samples per second.
+//! frame pointers needed). A thread busy all along thus gets about 90 % of `hz` samples per second (872-922
+//! at 997 Hz in `scripts/results/sampler-overhead-2026-12-04/runs.txt`: the sampler's own
+//! wake-ups run late).
 //! A thread waiting in a system call is not `R` and gets none; one inside a system call that
 //! works (a `write` copying data) is, and its sample lands where the call returns.
 //!
