@@ -42,7 +42,7 @@ pub const FREQUENCY_ENV: &str = "AIOPS_PROFILE_HZ";
 /// Hz: a load test runs for many seconds, and every sample interrupts a request in flight (a
 /// signal and an unwind: about 75 µs of a benchmark's thread, from scripts/profile-check's +7 % at
 /// 930 samples per second); at 199 Hz a 3 s webhook load
-/// of 3,000 req/s gives 320-360 samples, at 997 Hz 1,400-1,480
+/// of 3,000 req/s gives 319-360 samples, at 997 Hz 1,403-1,478
 /// (`scripts/results/loadtest-profile-2026-12-04-sampler*`).
 pub const DEFAULT_HZ: u32 = 199;
 /// How long the service may take to symbolize its samples and write the files.
