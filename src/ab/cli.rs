@@ -14,7 +14,11 @@ How it works:
   executable (A's harness is kept in <target>/ab/bin/<commit> and reused). Both run the
   criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
   slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
-  B A, ...). The whole run is made --passes times, each time with freshly started harnesses; a benchmark whose earlier passes already rule out a regression (one pass with its median, p95 and p99 all within their thresholds) is not measured again. Every operation is timed into an HDR histogram. Both harnesses run with
+  B A, ...). The whole run is made --passes times, each time with freshly started harnesses; a
+  benchmark whose earlier passes already rule out a regression (one pass with its median, p95
+  and p99 all within half their thresholds) is not measured again. A benchmark still
+  inconclusive after --passes with an estimate past its threshold gets further passes, up to
+  --max-passes (3). Every operation is timed into an HDR histogram. Both harnesses run with
   address-space randomization off (and the same environment size), so identical code has an
   identical memory layout: with it on, two processes of the same binary measured one benchmark
   9.5% apart, consistently. A round in which other processes
@@ -23,8 +27,9 @@ Verdicts, per benchmark:
   For each round, B/A of the slices' median, p95 and p99; over the rounds, the Hodges-Lehmann
   estimate of those ratios with a distribution-free --confidence interval (Wilcoxon).
     regressed     the interval's lower bound is above +threshold (median: --threshold,
-                  p95/p99: --tail-threshold) over all rounds, and every pass's own
-                  estimate is past it too, or operations fail on B only       (exit 1)
+                  p95/p99: --tail-threshold) over all rounds, and a strict majority
+                  of the passes' own estimates (2 of 2, 2 of 3) are past it too, or
+                  operations fail on B only                                    (exit 1)
                   (two processes of the same binary kept a 230 ns cache read 10% apart
                   for as long as they lived: hash seeds, memory placement; a fresh pair
                   of processes tells that from the code)
@@ -69,10 +74,15 @@ pub struct AbArgs {
     #[arg(long = "env-b", value_name = "KEY=VALUE", value_parser = super::parse_env)]
     pub env_b: Vec<(String, String)>,
     /// Independent process pairs: the run is repeated with freshly started harnesses and a
-    /// regression must show in every pair (1 to 10); a benchmark settled by an earlier pair
-    /// (no statistic past its threshold) is not measured again.
+    /// regression must show in a strict majority of the pairs (1 to 10); a benchmark settled by
+    /// an earlier pair (every statistic within half its threshold) is not measured again.
     #[arg(long, default_value_t = 2)]
     pub passes: usize,
+    /// Most process pairs per benchmark (--passes to 10): a benchmark still inconclusive after
+    /// --passes pairs, with a statistic past its threshold, is measured by further pairs
+    /// [default: the larger of 3 and --passes].
+    #[arg(long, value_name = "N")]
+    pub max_passes: Option<usize>,
     /// Measured rounds per benchmark and pass (at least 6).
     #[arg(long, default_value_t = 10)]
     pub rounds: usize,
@@ -115,6 +125,7 @@ pub fn run(args: AbArgs) -> Result<u8, AbError> {
         filter: args.filter,
         env_b: args.env_b,
         passes: args.passes,
+        max_passes: args.max_passes.unwrap_or(args.passes.max(3)),
         rounds: args.rounds,
         slice_ms: args.slice_ms,
         confidence: args.confidence,
