@@ -15,8 +15,8 @@ How it works:
   criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
   slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
   B A, ...). The whole run is made --passes times, each time with freshly started harnesses; a
-  benchmark whose earlier passes already rule out a regression (one pass with its median, p95
-  and p99 all within half their thresholds) is not measured again. A benchmark still
+  benchmark whose earlier passes already rule out a regression (one pass with its median
+  within half its threshold, p95 and p99 within theirs) is not measured again. A benchmark still
   inconclusive after --passes with an estimate past its threshold gets further passes, up to
   --max-passes (3). Every operation is timed into an HDR histogram. Both harnesses run with
   address-space randomization off (and the same environment size), so identical code has an
