@@ -27,6 +27,10 @@ fn bad_input_exits_2_naming_the_problem() {
         (&["HEAD", "--threshold=-1"], "--threshold -1"),
         (&["HEAD", "--slice-ms", "1"], "--slice-ms 1"),
         (
+            &["HEAD", "--passes", "3", "--max-passes", "2"],
+            "--max-passes 2: use 3 (--passes) to 10",
+        ),
+        (
             &["HEAD", "--env-b", "NOEQUALS"],
             "'NOEQUALS' is not KEY=VALUE",
         ),

@@ -21,7 +21,9 @@ How it works:
   --max-passes (3). Every operation is timed into an HDR histogram. Both harnesses run with
   address-space randomization off (and the same environment size), so identical code has an
   identical memory layout: with it on, two processes of the same binary measured one benchmark
-  9.5% apart, consistently. A round in which other processes
+  9.5% apart, consistently. Both are pinned to the same CPU (the last this process may use;
+  --no-pin to turn it off), so A and B always measure on the same core: a virtual machine's
+  cores do not all run at one speed. A round in which other processes
   used more than --max-disturbance of the CPUs is run again (at most a third of --rounds times; a machine busy all along stays busy).
 Verdicts, per benchmark:
   For each round, B/A of the slices' median, p95 and p99; over the rounds, the Hodges-Lehmann
@@ -105,6 +107,10 @@ pub struct AbArgs {
     /// all cores) during one of its slices.
     #[arg(long, default_value_t = 25.0)]
     pub max_disturbance: f64,
+    /// Do not pin the two harnesses to one CPU (by default both run on the last CPU this
+    /// process may use, so A and B always measure on the same core).
+    #[arg(long)]
+    pub no_pin: bool,
     /// On a regression, profile each regressed benchmark on both sides (pprof in the harness,
     /// --profile-time seconds each): folded stacks and flamegraphs of base and head and a
     /// differential flamegraph, under <target>/ab/profiles/, named in the report.
@@ -135,6 +141,7 @@ pub fn run(args: AbArgs) -> Result<u8, AbError> {
         threshold_pct: args.threshold,
         tail_threshold_pct: args.tail_threshold,
         max_disturbance_pct: args.max_disturbance,
+        pin: !args.no_pin,
         profile_secs: args.profile.then_some(args.profile_time),
     };
     options.validate()?;

@@ -93,6 +93,10 @@ pub struct AbOptions {
     pub tail_threshold_pct: f64,
     /// A round whose slices saw more CPU use by others than this (% of all cores) is rerun.
     pub max_disturbance_pct: f64,
+    /// Pin both harnesses to one CPU (the last this process may use; see
+    /// [`session::harness_cpu`]); `--no-pin` turns it off.
+    #[serde(default)]
+    pub pin: bool,
     /// `--profile`: seconds of profiling per side for each regressed benchmark (`None`: off).
     #[serde(default)]
     pub profile_secs: Option<u64>,
@@ -258,6 +262,10 @@ pub struct AbReport {
     /// Whether the harnesses ran without address-space randomization (Linux; where a sandbox
     /// forbids it, a process's layout can bias a benchmark by several percent).
     pub address_randomization_off: bool,
+    /// The CPU both harnesses were pinned to (`None`: not pinned: `--no-pin`, one CPU, or the
+    /// affinity could not be read).
+    #[serde(default)]
+    pub harness_cpu: Option<usize>,
     /// Compared benchmarks, in run order.
     pub benchmarks: Vec<AbBenchmark>,
     /// Benchmarks not compared.
@@ -545,10 +553,11 @@ pub fn judge(name: &str, passes: &[Measured], o: &AbOptions) -> AbBenchmark {
         .iter()
         .find(|s| s.verdict == AbVerdict::Regressed)
     {
+        let (past, n) = s.replicated();
         (
             AbVerdict::Regressed,
             format!(
-                "{} {:+.1}% (at {conf:.0}% confidence at least {:+.1}%, threshold {:.0}%)",
+                "{} {:+.1}% (at {conf:.0}% confidence at least {:+.1}%, threshold {:.0}%; past it in {past} of {n} process pairs)",
                 s.statistic,
                 s.ratio.change_pct(),
                 s.ratio.lower_pct(),
@@ -625,6 +634,11 @@ fn measure(a: &mut Side, b: &mut Side, o: &AbOptions) -> Result<Measured, AbErro
     Ok(m)
 }
 
+/// The CPU the harnesses of a run with options `o` are pinned to.
+fn options_pin_cpu(o: &AbOptions) -> Option<usize> {
+    o.pin.then(session::harness_cpu).flatten()
+}
+
 /// `2/2`, or `3 (extra, at most 3)` for a pass past `o.passes`.
 fn pass_label(pass: usize, o: &AbOptions) -> String {
     if pass < o.passes {
@@ -650,8 +664,9 @@ fn one_pass(
     let filter = o.filter.as_deref();
     let pad = session::padding_for(&o.env_b);
     let log = |side: &str| logs.join(format!("{side}.pass{pass}.stderr"));
-    let mut a = Side::start("A", bin_a, dir, filter, &pad, log("a"))?;
-    let mut b = Side::start("B", bin_b, dir, filter, &o.env_b, log("b"))?;
+    let cpu = options_pin_cpu(o);
+    let mut a = Side::start("A", bin_a, dir, filter, &pad, cpu, log("a"))?;
+    let mut b = Side::start("B", bin_b, dir, filter, &o.env_b, cpu, log("b"))?;
     let setup = Duration::from_secs(300);
     for side in [&mut a, &mut b] {
         match side.recv(setup) {
@@ -861,6 +876,13 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
              layout can bias single benchmarks by several percent (see --help)"
         );
     }
+    match options_pin_cpu(o) {
+        Some(cpu) => eprintln!("ab: both harnesses pinned to CPU {cpu} (--no-pin to let them move)"),
+        None if o.pin => eprintln!(
+            "ab: harnesses not pinned: this process may use only one CPU, or its CPU set cannot be read"
+        ),
+        None => {}
+    }
     let (mut benchmarks, skipped, run_seconds) = run_sides(&bin_a, &bin_b, &root, &logs, o)?;
     if let Some(secs) = o.profile_secs {
         let regressed: Vec<&mut AbBenchmark> = benchmarks
@@ -888,6 +910,7 @@ pub fn run(cwd: &Path, o: &AbOptions) -> Result<AbReport, AbError> {
         timestamp,
         run_seconds,
         address_randomization_off,
+        harness_cpu: options_pin_cpu(o),
         benchmarks,
         skipped,
     })
@@ -910,6 +933,7 @@ mod tests {
             threshold_pct: 3.0,
             tail_threshold_pct: 10.0,
             max_disturbance_pct: 25.0,
+            pin: true,
             profile_secs: None,
         }
     }
@@ -1175,6 +1199,7 @@ mod tests {
             timestamp: String::new(),
             run_seconds: 1.0,
             address_randomization_off: true,
+            harness_cpu: None,
             benchmarks: Vec::new(),
             skipped: Vec::new(),
         };

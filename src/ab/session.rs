@@ -70,6 +70,52 @@ fn no_aslr(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn no_aslr(_cmd: &mut Command) {}
 
+/// The CPU both harnesses are pinned to: the last CPU this process may run on, when it may run
+/// on at least two (the others are left to `ab` itself, a Redis or PostgreSQL server and the
+/// rest of the machine). `None` (no pinning) on one CPU or where the set cannot be read.
+///
+/// Why: unpinned, each slice runs on whichever core the scheduler picks, and the cores of a
+/// virtual machine do not run at one speed (their host threads have different neighbours): on
+/// the same injected 5 % parse slowdown, two unpinned A/Bs caught 9 of 12 rows and two pinned
+/// ones 12 of 12, run alternately (`scripts/results/ab-pinning-2026-12-04/`).
+#[cfg(target_os = "linux")]
+pub fn harness_cpu() -> Option<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ok =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if ok != 0 {
+        return None;
+    }
+    let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect();
+    (allowed.len() >= 2).then(|| *allowed.last().expect("two or more CPUs"))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn harness_cpu() -> Option<usize> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn pin(cmd: &mut Command, cpu: usize) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the set is built before the fork; sched_setaffinity(2) is a plain system call.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    unsafe {
+        cmd.pre_exec(move || {
+            // A refusal (a container's cpuset) leaves the harness unpinned, as before.
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_cmd: &mut Command, _cpu: usize) {}
+
 /// Whether a child process started like the harnesses runs without address randomization.
 pub fn aslr_off() -> bool {
     #[cfg(target_os = "linux")]
@@ -118,6 +164,7 @@ impl Side {
         dir: &Path,
         filter: Option<&str>,
         env: &[(String, String)],
+        cpu: Option<usize>,
         log: PathBuf,
     ) -> Result<Side, AbError> {
         let err_file = std::fs::File::create(&log)
@@ -141,6 +188,9 @@ impl Side {
             cmd.env(k, v);
         }
         no_aslr(&mut cmd);
+        if let Some(cpu) = cpu {
+            pin(&mut cmd, cpu);
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| AbError::Io(format!("starting {}: {e}", bin.display())))?;
