@@ -6,9 +6,11 @@
 //!
 //! `AIOPS_INJECT_SLOWDOWN` is a comma-separated list of rules, one per site:
 //!
-//! - `SITE:PCT`: every operation at SITE takes PCT percent longer (a busy loop for PCT % of the
-//!   operation's own elapsed time, measured around it, less the guard's own cost, calibrated at
-//!   start), for example `webhook.parse:5`;
+//! - `SITE:PCT`: every operation at SITE takes PCT percent longer, for example
+//!   `webhook.parse:5`: a busy loop for PCT % of the operation's own time. An operation of 2 µs
+//!   or more is timed itself (less the guard's two clock reads); a shorter one gets PCT % of a
+//!   running estimate of the site's operation time, from one operation in 128 timed, as a
+//!   calibrated loop with no clock read (timing each would add about 75 ns to a 200 ns read);
 //! - `SITE:tail:EVERY:MICROS`: every EVERY-th operation at SITE takes MICROS µs longer (busy
 //!   loop), the others are untouched, for example `webhook.parse:tail:20:1000`.
 //!
@@ -141,12 +143,29 @@ mod active {
 
     static RULES: OnceLock<[Option<Rule>; 5]> = OnceLock::new();
     static COUNTERS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+    /// Per site, the running estimate of one operation's own time in ns (`f64` bits; 0: none
+    /// yet), from the operations that are timed.
+    static OWN_NS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+    /// Operations at least this long (by the running estimate) are each timed, and each gets
+    /// PCT % of its own time: two clock reads are small beside them.
+    const TIME_EVERY_OP_FROM_NS: f64 = 2_000.0;
+    /// Shorter ones are timed one in this many, and every one gets PCT % of the running
+    /// estimate: timing each of them would itself make a 200 ns cache read 40 % slower (two
+    /// clock reads and the guard's check, about 75 ns here), so a `cache.get:5` measured +50 %.
+    /// One in 128 stays under 1 % of the operations, so the timed ones' extra clock reads do
+    /// not reach the p99 either.
+    const SAMPLE_EVERY: u64 = 128;
+    /// Weight of a new timing in the running estimate (it follows a new benchmark's operation
+    /// within a few thousand operations).
+    const EMA_WEIGHT: f64 = 0.125;
 
     fn rules() -> &'static [Option<Rule>; 5] {
         RULES.get_or_init(|| match std::env::var(ENV) {
             Ok(spec) => match parse(&spec) {
                 Ok(rules) => {
-                    overhead();
+                    clock_read();
+                    spins_per_ns();
                     eprintln!("aiops-service: {ENV}={spec}: slowdown injection is ON");
                     rules
                 }
@@ -162,38 +181,80 @@ mod active {
         }
     }
 
-    /// What the guard itself costs an operation: three clock reads (start, end, and the spin
-    /// loop's first check), the median of many on this machine. A proportional rule subtracts
-    /// it, so `webhook.parse:5` makes a 3 µs parse 5 % slower, not 8 %.
-    fn overhead() -> Duration {
-        static OVERHEAD: OnceLock<Duration> = OnceLock::new();
-        *OVERHEAD.get_or_init(|| {
+    /// What one clock read costs (`Instant::now` then `elapsed`, the median of many): a timed
+    /// operation's measured time includes one, and the guard's own work about two more.
+    fn clock_read() -> Duration {
+        static COST: OnceLock<Duration> = OnceLock::new();
+        *COST.get_or_init(|| {
             let mut samples: Vec<Duration> = (0..2001)
                 .map(|_| {
                     let t = Instant::now();
-                    let a = Instant::now();
-                    let b = a.elapsed();
-                    std::hint::black_box((b, Instant::now()));
+                    std::hint::black_box(Instant::now());
                     t.elapsed()
                 })
                 .collect();
             samples.sort();
-            samples[samples.len() / 2]
+            samples[samples.len() / 2] / 2
         })
+    }
+
+    /// Iterations of [`spin_iterations`]'s loop per nanosecond: the fastest of 21 timed runs
+    /// (a run slowed by another process would make every later slowdown too small).
+    fn spins_per_ns() -> f64 {
+        static RATE: OnceLock<f64> = OnceLock::new();
+        *RATE.get_or_init(|| {
+            const N: u64 = 200_000;
+            let best = (0..21)
+                .map(|_| {
+                    let t = Instant::now();
+                    spin_iterations(N);
+                    t.elapsed()
+                })
+                .min()
+                .expect("21 runs");
+            N as f64 / (best.as_nanos().max(1) as f64)
+        })
+    }
+
+    /// Busy work of `n` iterations with no clock read.
+    #[inline(never)]
+    fn spin_iterations(n: u64) {
+        let mut x = 0u64;
+        for i in 0..n {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        std::hint::black_box(x);
+    }
+
+    /// `ns` nanoseconds of busy work: by the clock from 1 µs on, below by calibrated iterations.
+    fn spin_ns(ns: f64) {
+        if ns >= 1_000.0 {
+            spin_until(Instant::now() + Duration::from_nanos(ns as u64));
+        } else if ns > 0.0 {
+            spin_iterations((ns * spins_per_ns()).round() as u64);
+        }
     }
 
     /// Times one operation at a site; the extra work happens when it is dropped.
     #[must_use = "the slowdown is applied when the guard is dropped at the end of the operation"]
     pub struct Guard {
-        armed: Option<(Rule, Instant, u64)>,
+        armed: Option<(Rule, usize, Option<Instant>, u64)>,
     }
 
     /// Start one operation at `site`.
     #[inline]
     pub fn start(site: Site) -> Guard {
         let armed = rules()[site.index()].map(|rule| {
-            let n = COUNTERS[site.index()].fetch_add(1, Ordering::Relaxed) + 1;
-            (rule, Instant::now(), n)
+            let i = site.index();
+            let n = COUNTERS[i].fetch_add(1, Ordering::Relaxed) + 1;
+            let timed = match rule {
+                Rule::Proportional { .. } => {
+                    let own = f64::from_bits(OWN_NS[i].load(Ordering::Relaxed));
+                    own == 0.0 || own >= TIME_EVERY_OP_FROM_NS || n % SAMPLE_EVERY == 0
+                }
+                Rule::Tail { .. } => false,
+            };
+            (rule, i, timed.then(Instant::now), n)
         });
         Guard { armed }
     }
@@ -202,17 +263,31 @@ mod active {
         fn drop(&mut self) {
             match self.armed {
                 None => {}
-                Some((Rule::Proportional { pct }, started, _)) => {
-                    let now = Instant::now();
-                    let extra = (now - started)
-                        .mul_f64(pct / 100.0)
-                        .saturating_sub(overhead());
-                    spin_until(now + extra);
+                Some((Rule::Proportional { pct }, i, started, _)) => {
+                    let mut own = f64::from_bits(OWN_NS[i].load(Ordering::Relaxed));
+                    if let Some(started) = started {
+                        let measured =
+                            started.elapsed().saturating_sub(clock_read()).as_nanos() as f64;
+                        own = if own == 0.0 {
+                            measured
+                        } else {
+                            own + EMA_WEIGHT * (measured - own)
+                        };
+                        OWN_NS[i].store(own.to_bits(), Ordering::Relaxed);
+                        if own >= TIME_EVERY_OP_FROM_NS {
+                            // Long operations: PCT % of this one's own time, less the two
+                            // clock reads the guard added to it.
+                            let guard = 2.0 * clock_read().as_nanos() as f64;
+                            spin_ns(measured * pct / 100.0 - guard);
+                            return;
+                        }
+                    }
+                    spin_ns(own * pct / 100.0);
                 }
-                Some((Rule::Tail { every, micros }, _, n)) if n % every == 0 => {
+                Some((Rule::Tail { every, micros }, _, _, n)) if n % every == 0 => {
                     spin_until(Instant::now() + Duration::from_micros(micros));
                 }
-                Some((Rule::Tail { .. }, _, _)) => {}
+                Some((Rule::Tail { .. }, _, _, _)) => {}
             }
         }
     }
