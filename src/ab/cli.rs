@@ -42,8 +42,8 @@ Verdicts, per benchmark:
   Tails only add regressions they are sure of: a noisy p99 never makes a row inconclusive.
   Busy machine: when at least half of a benchmark's rounds were disturbed, the rounds depend
   on each other, so a statistic is a regression only if its interval, doubled around its
-  estimate, still starts past the threshold; otherwise the row is inconclusive (busy) and
-  says so.
+  estimate on the log scale, still starts past the threshold; otherwise the row is
+  inconclusive (busy) and says so.
 Exit codes: 0 no regression, 1 regression, 2 bad input or a failed build, 3 inconclusive.
 Examples:
   aiops-bench ab origin/main                        the whole suite (6 to 8 minutes here)
