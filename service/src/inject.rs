@@ -250,7 +250,7 @@ mod active {
             let timed = match rule {
                 Rule::Proportional { .. } => {
                     let own = f64::from_bits(OWN_NS[i].load(Ordering::Relaxed));
-                    own == 0.0 || own >= TIME_EVERY_OP_FROM_NS || n % SAMPLE_EVERY == 0
+                    own == 0.0 || own >= TIME_EVERY_OP_FROM_NS || n.is_multiple_of(SAMPLE_EVERY)
                 }
                 Rule::Tail { .. } => false,
             };
