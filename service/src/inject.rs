@@ -9,7 +9,7 @@
 //! - `SITE:PCT`: every operation at SITE takes PCT percent longer, for example
 //!   `webhook.parse:5`: a busy loop for PCT % of the operation's own time. An operation of 2 µs
 //!   or more is timed itself (less the guard's two clock reads); a shorter one gets PCT % of a
-//!   running estimate of the site's operation time, from one operation in 128 timed, as a
+//!   running estimate of the site's median operation time, from one operation in 128 timed, as a
 //!   calibrated loop with no clock read (timing each would add about 75 ns to a 200 ns read);
 //! - `SITE:tail:EVERY:MICROS`: every EVERY-th operation at SITE takes MICROS µs longer (busy
 //!   loop), the others are untouched, for example `webhook.parse:tail:20:1000`.
@@ -143,8 +143,8 @@ mod active {
 
     static RULES: OnceLock<[Option<Rule>; 5]> = OnceLock::new();
     static COUNTERS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-    /// Per site, the running estimate of one operation's own time in ns (`f64` bits; 0: none
-    /// yet), from the operations that are timed.
+    /// Per site, the running estimate of the median operation's own time in ns (`f64` bits;
+    /// 0: none yet), from the operations that are timed.
     static OWN_NS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
     /// Operations at least this long (by the running estimate) are each timed, and each gets
@@ -156,9 +156,11 @@ mod active {
     /// One in 128 stays under 1 % of the operations, so the timed ones' extra clock reads do
     /// not reach the p99 either.
     const SAMPLE_EVERY: u64 = 128;
-    /// Weight of a new timing in the running estimate (it follows a new benchmark's operation
-    /// within a few thousand operations).
-    const EMA_WEIGHT: f64 = 0.125;
+    /// Step of the running estimate: it moves by this fraction of itself towards each timing,
+    /// up or down, so it settles on the *median* operation time (within about 3 %), whatever the
+    /// tail: a mean would follow a 200 ns cache read's rare 50 µs preemptions and inject 10 % to
+    /// 50 % instead of 5 % (measured: `scripts/results/gate-study-2026-12-04-s5/NOTES.md`).
+    const MEDIAN_STEP: f64 = 1.0 / 32.0;
 
     fn rules() -> &'static [Option<Rule>; 5] {
         RULES.get_or_init(|| match std::env::var(ENV) {
@@ -270,8 +272,10 @@ mod active {
                             started.elapsed().saturating_sub(clock_read()).as_nanos() as f64;
                         own = if own == 0.0 {
                             measured
+                        } else if measured > own {
+                            own * (1.0 + MEDIAN_STEP)
                         } else {
-                            own + EMA_WEIGHT * (measured - own)
+                            own * (1.0 - MEDIAN_STEP)
                         };
                         OWN_NS[i].store(own.to_bits(), Ordering::Relaxed);
                         if own >= TIME_EVERY_OP_FROM_NS {
