@@ -162,6 +162,14 @@ mod active {
     /// 50 % instead of 5 % (measured: `scripts/results/gate-study-2026-12-04-s5/NOTES.md`).
     const MEDIAN_STEP: f64 = 1.0 / 32.0;
 
+    /// Whether operation `n` of a site is timed: one in [`SAMPLE_EVERY`], spread by a hash of
+    /// `n` rather than every 128th. A benchmark runs its operations in batches of a power of two,
+    /// so every 128th would always be the same place in a batch: on `cache/read/memory_1kb` that
+    /// place was a slow one, the estimate settled above 2 µs and every read was timed (+42 %).
+    fn sampled(n: u64) -> bool {
+        (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(SAMPLE_EVERY)
+    }
+
     fn rules() -> &'static [Option<Rule>; 5] {
         RULES.get_or_init(|| match std::env::var(ENV) {
             Ok(spec) => match parse(&spec) {
@@ -252,7 +260,7 @@ mod active {
             let timed = match rule {
                 Rule::Proportional { .. } => {
                     let own = f64::from_bits(OWN_NS[i].load(Ordering::Relaxed));
-                    own == 0.0 || own >= TIME_EVERY_OP_FROM_NS || n.is_multiple_of(SAMPLE_EVERY)
+                    own == 0.0 || own >= TIME_EVERY_OP_FROM_NS || sampled(n)
                 }
                 Rule::Tail { .. } => false,
             };
