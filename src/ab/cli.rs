@@ -15,9 +15,9 @@ How it works:
   criterion suite's harness in its A/B mode on this machine. For each benchmark: one warm-up
   slice per side, then --rounds rounds of one --slice-ms slice per side back to back (A B, then
   B A, ...). The whole run is made --passes times, each time with freshly started harnesses; a
-  benchmark whose earlier passes already rule out a regression (one pass with its median
-  within half its threshold, p95 and p99 within theirs) is not measured again. A benchmark still
-  inconclusive after --passes with an estimate past its threshold gets further passes, up to
+  benchmark whose earlier passes already rule out a regression (one pass with its median, p95
+  and p99 all within their thresholds) is not measured again. A benchmark that every pass put
+  past a threshold, but whose interval still reaches below it, gets further passes, up to
   --max-passes (3). Every operation is timed into an HDR histogram. Both harnesses run with
   address-space randomization off (and the same environment size), so identical code has an
   identical memory layout: with it on, two processes of the same binary measured one benchmark
@@ -29,9 +29,8 @@ Verdicts, per benchmark:
   For each round, B/A of the slices' median, p95 and p99; over the rounds, the Hodges-Lehmann
   estimate of those ratios with a distribution-free --confidence interval (Wilcoxon).
     regressed     the interval's lower bound is above +threshold (median: --threshold,
-                  p95/p99: --tail-threshold) over all rounds, and a strict majority
-                  of the passes' own estimates (2 of 2, 2 of 3) are past it too, or
-                  operations fail on B only                                    (exit 1)
+                  p95/p99: --tail-threshold) over all rounds, and every pass's own
+                  estimate is past it too, or operations fail on B only       (exit 1)
                   (two processes of the same binary kept a 230 ns cache read 10% apart
                   for as long as they lived: hash seeds, memory placement; a fresh pair
                   of processes tells that from the code)
@@ -46,7 +45,7 @@ Verdicts, per benchmark:
   inconclusive (busy) and says so.
 Exit codes: 0 no regression, 1 regression, 2 bad input or a failed build, 3 inconclusive.
 Examples:
-  aiops-bench ab origin/main                        the whole suite (6 to 8 minutes here)
+  aiops-bench ab origin/main                        the whole suite (5 to 6 minutes here)
   aiops-bench ab HEAD --filter '^webhook/parse'     a few benchmarks, under 2 minutes
   aiops-bench ab HEAD --env-b AIOPS_INJECT_SLOWDOWN=webhook.parse:5   prove the gate
   aiops-bench ab origin/main --profile              and, on a regression, where the time went:
@@ -76,12 +75,12 @@ pub struct AbArgs {
     #[arg(long = "env-b", value_name = "KEY=VALUE", value_parser = super::parse_env)]
     pub env_b: Vec<(String, String)>,
     /// Independent process pairs: the run is repeated with freshly started harnesses and a
-    /// regression must show in a strict majority of the pairs (1 to 10); a benchmark settled by
-    /// an earlier pair (every statistic within half its threshold) is not measured again.
+    /// regression must show in every pair (1 to 10); a benchmark settled by an earlier pair (no
+    /// statistic past its threshold) is not measured again.
     #[arg(long, default_value_t = 2)]
     pub passes: usize,
-    /// Most process pairs per benchmark (--passes to 10): a benchmark still inconclusive after
-    /// --passes pairs, with a statistic past its threshold, is measured by further pairs
+    /// Most process pairs per benchmark (--passes to 10): a benchmark that every pair put past a
+    /// threshold but whose interval still reaches below it is measured by further pairs
     /// [default: the larger of 3 and --passes].
     #[arg(long, value_name = "N")]
     pub max_passes: Option<usize>,
