@@ -367,10 +367,17 @@ pub(crate) fn shape_error(
     body: &[u8],
     err: serde_json::Error,
 ) -> WebhookError {
+    // serde_json's category alone is not enough: a struct read from a JSON *array* with more
+    // elements than fields (`"repository": ["", "", null]`) fails as "trailing characters", a
+    // Syntax error, on a body that is valid JSON (found by the property test
+    // `validly_signed_json_objects_are_answered_2xx`). So any error on a body that is JSON is
+    // a shape error. A number out of range (`1e400`) stays malformed: serde_json reports it as
+    // Syntax, and skipping the value (`is_json`) does not range-check it.
     use serde_json::error::Category;
     let valid_json = match err.classify() {
         Category::Data => is_json(body),
-        Category::Io | Category::Syntax | Category::Eof => false,
+        Category::Syntax => !err.to_string().contains("number out of range") && is_json(body),
+        Category::Io | Category::Eof => false,
     };
     if valid_json {
         unmodelled(
@@ -530,6 +537,29 @@ pub(crate) fn first_line(message: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_struct_read_from_a_longer_array_is_a_shape_error_not_malformed() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Repo {
+            full_name: String,
+            html_url: Option<String>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Event {
+            repository: Repo,
+        }
+        let body = br#"{"repository":["","",null]}"#;
+        let err = serde_json::from_slice::<Event>(body).unwrap_err();
+        let e = super::shape_error(super::Source::Github, "x", body, err);
+        assert!(!matches!(e, super::WebhookError::Malformed(_)), "{e}");
+        let bad = br#"{"repository": 1e400}"#;
+        let err = serde_json::from_slice::<Event>(bad).unwrap_err();
+        let e = super::shape_error(super::Source::Github, "x", bad, err);
+        assert!(matches!(e, super::WebhookError::Malformed(_)), "{e}");
+    }
+
     use super::*;
     use chrono::TimeZone;
 
